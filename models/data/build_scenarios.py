@@ -1,0 +1,236 @@
+"""Generate the built-in scenario files from nato_members_2025.csv and the design's priors.
+
+Run ``python models/data/build_scenarios.py`` after editing the table or the priors; the
+generated TOML files are committed, and each is self-contained (a user shares one file).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+HERE = Path(__file__).parent
+OUT = HERE / "scenarios"
+
+
+def U(lo, hi):
+    return {"dist": "uniform", "low": lo, "high": hi}
+
+
+def LN(median, p05, p95):
+    return {"dist": "lognormal", "median": median, "p05": p05, "p95": p95}
+
+
+# Priors of design §3.3, with the source of each (see docs/model.md for the literature).
+PRIORS = {
+    "gdp_volatility": (U(0.015, 0.025), "advanced-economy growth volatility [J]"),
+    "gdp_common_share": (U(0.4, 0.8), "[J]"),
+    "burden_adjustment": (LN(0.067, 0.03, 0.15), "2014-24 regression: half the gap to 2% closed per decade"),
+    "target_pull": (
+        {"dist": "mixture", "weights": [0.5, 0.5],
+         "components": [U(0.03, 0.1), U(0.3, 1.0)]},
+        "low-pressure (2014-23) / high-pressure (2024-25) regimes",
+    ),
+    "sceptic_compliance": (U(0.0, 0.5), "[J]; Spain's '2.1% is sufficient'"),
+    "threat_burden": (U(1.2, 2.7), "frontline +1.03 pp 2014-24 (design 3.3 worked example)"),
+    "free_riding": (U(-0.3, 0.0), "George & Sandler 2018; Pluemper & Neumayer 2015; Alley 2021"),
+    "burden_volatility": (U(0.08, 0.2), "residual s.d. 0.43 pp over 10 yrs"),
+    "capability_depreciation": (U(0.07, 0.15), "[J] equipment/readiness decay"),
+    "proximity_scale": (U(700.0, 1500.0), "[J], tuned with threat_burden"),
+    "frontline_bonus": (U(0.2, 0.6), "[J]"),
+    "threat_power_elasticity": (U(0.5, 1.0), "[J]"),
+    "threat_reversion": (U(0.2, 1.0), "[J]"),
+    "threat_volatility": (U(0.05, 0.3), "[J]"),
+    "hostility_reversion": (U(0.05, 0.3), "[J] slow reversion after 2014/2022"),
+    "hostility_volatility": (U(0.1, 0.3), "[J]"),
+    "crisis_rate": (U(0.2, 1.0), "[J]"),
+    "crisis_mean": (U(0.0, 0.3), "[J]"),
+    "crisis_sd": ({"dist": "fixed", "value": 0.15}, "[J]"),
+    "cyber_rate": (U(6.0, 24.0), "EuRepoC: about 12/yr Russia-attributed"),
+    "cyber_impact": (U(0.0, 0.01), "[J]"),
+    "adversary_fatigue": (U(0.1, 0.5), "SIPRI 2017 -20%; [J]"),
+    "adversary_reactivity": (U(0.0, 0.05), "[J]"),
+    "adversary_volatility": (U(0.05, 0.15), "SIPRI: 2017 -20%, 2024 +38%"),
+    "adversary_ceiling": (U(7.0, 10.0), "SIPRI 7.1-7.2% of GDP now; [J]"),
+    "government_change_rate": (U(0.15, 0.30), "cabinet durations (Nikolenyi 2015); [J]"),
+    "government_support_effect": (U(0.5, 1.5), "[J]"),
+    "support_reversion": (U(0.2, 0.6), "[J]"),
+    "support_volatility": (U(0.1, 0.3), "[J]"),
+    "support_threat_rally": (U(0.0, 1.0), "[J]"),
+    "support_friction_effect": (U(0.0, 0.5), "[J]"),
+    "withdrawal_base_hazard": (
+        {"dist": "gamma", "shape": 0.5, "rate": 1444.0},
+        "NATO: 0 exits in 1,444 member-years, Jeffreys posterior",
+    ),
+    "sceptic_hazard_ratio": (LN(4.0, 1.5, 15.0), "Leeds & Savun 2007; Leeds, Mattes & Vogel 2009"),
+    "support_hazard_effect": (U(0.0, 1.0), "[J]"),
+    "friction_hazard_effect": (U(0.0, 1.5), "Morrow 1991; Leeds & Savun 2007"),
+    "power_hazard_effect": (U(0.0, 5.0), "Morrow 1991; Leeds & Savun 2007"),
+    "threat_hazard_effect": (U(0.0, 1.0), "Walt balancing [J]"),
+    "hegemon_exit_pass": (U(0.05, 0.4), "FY2024 NDAA two-thirds Senate rule; [J]"),
+    "rescission_rate": (U(1.0, 4.0), "[J]"),
+    "disengagement_rate": (
+        {"dist": "gamma", "shape": 2.5, "rate": 1444.0},
+        "France 1966, Greece 1974 in 1,444 member-years",
+    ),
+    "return_rate": (U(0.025, 0.2), "France 1966-2009, Greece 1974-80"),
+    "disengaged_contribution": (U(0.2, 0.6), "[J]"),
+    "commitment_base": (
+        {"dist": "beta", "a": 6.5, "b": 2.2},
+        "74.5% (Leeds, Long & Mitchell 2000), 75% (Leeds 2003), 41-50% (Berkemeier & Fuhrmann 2018)",
+    ),
+    "commitment_government": (U(0.5, 2.0), "[J]"),
+    "commitment_support": (U(0.0, 1.0), "[J]"),
+    "commitment_threat": (U(0.0, 1.0), "[J]"),
+    "commitment_friction": (U(0.0, 1.0), "[J]"),
+    "commitment_disengaged": (U(0.0, 1.0), "[J]"),
+    "cohesion_divergence": (U(0.0, 1.0), "[J]"),
+    "war_base_hazard": (LN(0.0035, 0.0009, 0.014), "Jeffreys 0.66%/yr; Metaculus 21915 about 0.7%/yr"),
+    "war_hostility": (U(0.5, 1.5), "[J]"),
+    "war_credibility": (U(0.1, 1.5), "Benson 2011 (lower end); Johnson & Leeds 2011; Huth 1988"),
+    "war_balance": (U(0.0, 1.0), "Huth & Russett 1984; Huth 1988"),
+    "war_arms_race": (U(0.0, 1.0), "Gibler, Rider & Hutchison 2005"),
+    "dissolution_hazard": (LN(0.002, 0.0005, 0.013), "ATOP multilateral mode-3 0.013/yr as upper anchor"),
+    "friction_gain": (U(0.5, 3.0), "[J]"),
+    "friction_reversion": (U(0.2, 1.0), "[J]"),
+    "friction_volatility": (U(0.0, 0.3), "[J]"),
+    "pivot_rate": (U(0.0, 0.02), "SIPRI China +7%/yr; [J]"),
+    "pandemic_rate": ({"dist": "fixed", "value": 0.02}, "Marani et al. 2021, PNAS"),
+    "pandemic_gdp_loss": (U(0.02, 0.06), "COVID-19 [J]"),
+    "pandemic_quarters": (U(4.0, 8.0), "COVID-19 [J]"),
+    "pandemic_squeeze": (U(0.3, 0.8), "COVID-19 [J]"),
+}
+
+GROWTH = {"USA": 0.020, "CAN": 0.015, "TUR": 0.030, "CEE": 0.025, "WEU": 0.012}
+BURDEN_SOURCES = {
+    "NATO-2025-08": "NATO Defence Expenditure 2014-2025 (28 Aug 2025), 2025e",
+    "NATO-AR-2025": "NATO Secretary General's Annual Report 2025 (26 Mar 2026), rounded",
+    "placeholder": "APPROXIMATE: not retrieved, placeholder 2.0 [J]",
+    "no-forces": "no armed forces",
+}
+
+
+def fmt(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {fmt(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
+    return repr(value)
+
+
+def render(name: str, description: str, overrides: dict, sections: dict) -> str:
+    rows = list(csv.DictReader(open(HERE / "nato_members_2025.csv", encoding="utf-8")))
+    sec = {
+        "time": {"start": "2025Q1", "steps": 40, "step_months": 3},
+        "targets": {"initial": 2.0, "final": 3.5, "ramp_start": "2025Q4", "ramp_end": "2035Q4",
+                    "incremental": True, "report_thresholds": [2.0, 3.5]},
+        "adversary": {"name": "Russia", "spending": 149.0,
+                      "spending_source": "SIPRI Fact Sheet Apr 2025 (2024, USD bn)",
+                      "growth": 0.034, "gdp": 2200.0,
+                      "gdp_source": "APPROXIMATE: IMF WEO 2025 (recalled)",
+                      "hostility_level": 0.0},
+        "alliance": {"hegemon": "USA", "notice_quarters": 4, "friction0": 0.5,
+                     "hegemon_min_share": 0.5, "burden_min": 0.5, "burden_max": 15.0,
+                     "arms_race_growth": 0.08},
+        "dissolution": {"cohesion_fraction": 0.6, "cohesion_quarters": 4, "min_retention": 0.3,
+                        "min_members": 16},
+        "couplings": {k: True for k in (
+            "threat_burden", "burden_friction", "friction_withdrawal", "politics_withdrawal",
+            "power_withdrawal", "threat_withdrawal", "capability_deterrence", "arms_race_war")},
+    }
+    for key, vals in sections.items():
+        sec[key] = {**sec[key], **vals}
+    lines = [
+        f"# alliance-risk scenario '{name}'. Generated by models/data/build_scenarios.py;",
+        "# reference design: docs/model.md. Figures carry their source; APPROXIMATE marks",
+        "# values still to be replaced by an official release.",
+        "",
+        "[scenario]",
+        f"name = {fmt(name)}",
+        f"description = {fmt(description)}",
+        'alliance = "NATO"',
+    ]
+    for key in ("time", "targets", "adversary", "alliance", "dissolution", "couplings"):
+        lines += ["", f"[{key}]"] + [f"{k} = {fmt(v)}" for k, v in sec[key].items()]
+    lines += ["", "# Uncertain inputs, drawn once per simulation (design 3.3).", "[parameters]"]
+    for pname, (dist, source) in PRIORS.items():
+        dist, source = overrides.get(pname, (dist, source))
+        lines.append(f"{pname} = {fmt(dist)}  # {source}")
+    lines += [
+        "",
+        "# Per-member uncertain inputs: defaults, overridden in a member's table.",
+        "[member_parameters]",
+        f"growth = {fmt({'dist': 'normal', 'mean': 0.012, 'sd': 0.005})}  # IMF medium term [R/J]",
+        f"sceptical_share = {fmt({'dist': 'beta', 'a': 2.0, 'b': 8.0})}  # Pew [V], mean 0.2 [J]",
+    ]
+    member_over = overrides.get("members", {})
+    for r in rows:
+        fav = r["pew_favourable_2024"]
+        m = {
+            "code": r["code"], "name": r["name"], "accession": int(r["accession"]),
+            "region": r["region"],
+            "gdp": float(r["gdp_usd_bn"]),
+            "gdp_source": "APPROXIMATE: IMF WEO Apr 2025, GDP 2024 USD bn (recalled)",
+            "burden": float(r["burden_2025"]),
+            "burden_source": BURDEN_SOURCES[r["burden_source"]],
+            "distance_km": float(r["distance_km"]), "frontline": r["frontline"] == "1",
+            "support": float(fav) if fav else 60.0,
+            "support_source": "Pew 2024 favourable" if fav else "not surveyed: Pew 2024 median 60",
+        }
+        if r["burden_source"] == "no-forces":
+            m["has_forces"] = False
+        m["growth"] = {"dist": "normal", "mean": GROWTH.get(r["code"], GROWTH[r["region"]]),
+                       "sd": 0.005}
+        if fav and float(fav) < 50:
+            m["sceptical_share"] = {"dist": "beta", "a": 3.0, "b": 5.0}
+        m.update(member_over.get(r["code"], {}))
+        lines += ["", "[[members]]"] + [f"{k} = {fmt(v)}" for k, v in m.items()]
+    return "\n".join(lines) + "\n"
+
+
+SCENARIOS = {
+    "nato-2025": (
+        "NATO, 32 members from 2025Q1, 10 years; NATO-specific exit prior (0 exits in 1,444 "
+        "member-years); Hague path to 3.5% core by 2035.", {}, {}),
+    "nato-2025-pooled": (
+        "As nato-2025 with the ATOP-pooled exit prior Gamma(17, 11348): multilateral defence "
+        "pacts since 1945 (17 exits in 9,904 member-years) updated with NATO's record.",
+        {"withdrawal_base_hazard": ({"dist": "gamma", "shape": 17.0, "rate": 11348.0},
+                                    "ATOP pooled 17/9,904 + NATO 0/1,444")}, {}),
+    "high-target-pressure": (
+        "Stress: every ally is held to 3.5% core by 2030Q4 under the high-pressure regime of "
+        "2024-25 (target pull 0.3-1.0/yr); shortfalls feed hegemon friction faster.",
+        {"target_pull": (U(0.3, 1.0), "high-pressure regime only (2024-25)"),
+         "friction_gain": (U(1.5, 4.0), "stress: faster friction build-up [J]")},
+        {"targets": {"ramp_end": "2030Q4"}}),
+    "us-pivot": (
+        "Stress: the United States pivots away from Europe (theatre share falls 3-6%/yr to a "
+        "floor of 30%), starts with a sceptical administration and higher friction.",
+        {"pivot_rate": (U(0.03, 0.06), "stress: accelerated pivot to Asia [J]"),
+         "members": {"USA": {"sceptical_government": True,
+                             "sceptical_share": {"dist": "beta", "a": 4.0, "b": 4.0}}}},
+        {"alliance": {"hegemon_min_share": 0.3, "friction0": 1.0}}),
+    "detente": (
+        "Stress: detente; adversary hostility reverts to a lower level, crises are rarer and "
+        "not escalatory on average.",
+        {"crisis_rate": (U(0.05, 0.3), "detente [J]"),
+         "crisis_mean": (U(-0.1, 0.1), "detente [J]"),
+         "cyber_rate": (U(2.0, 8.0), "detente [J]")},
+        {"adversary": {"hostility_level": -0.5}}),
+}
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    for name, (description, overrides, sections) in SCENARIOS.items():
+        (OUT / f"{name}.toml").write_text(render(name, description, overrides, sections),
+                                          encoding="utf-8")
+        print("wrote", OUT / f"{name}.toml")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,363 @@
+"""The simulation kernel: S alliance histories stepped over the time grid at once.
+
+``simulate`` is pure: numpy arrays in (the scenario, an S x P parameter table from
+``models.sampling`` and a ``numpy.random.Generator``), numpy arrays out. It loops in Python
+over time steps only; each step is either the vectorised numpy reference
+(``models.reference``) or the fused numba step (``models.fused``), which consume the same
+random variates in the same layout (``models.noise``) and update the same packed state
+(``models.layout``). Memory is O(S x N) for the state plus O(T x S) for the per-step record;
+per-member trajectories (T x S x N) are kept only when asked (``member_traces=True``) or
+streamed to an ``observer``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy.special import logit
+
+from models import layout as L
+from models.noise import StepNoise, draw_initial, draw_step
+from models.parameters import GLOBAL_NAMES
+from models.scenario import Scenario
+
+Backend = Literal["numpy", "numba"]
+
+
+@dataclass
+class Setup:
+    """Everything constant during a run of one block, in the working dtype."""
+
+    steps: int
+    n_members: int
+    n_sims: int
+    dt: float
+    dtype: type
+    hegemon: int
+    notice_steps: int
+    year_steps: int
+    low_steps: int
+    thresholds: np.ndarray
+    pg: np.ndarray  # (P_global, S) parameter columns
+    sc: np.ndarray  # (N_SC, S)
+    mc: np.ndarray  # (N_MC, S, N)
+    mf: np.ndarray  # (N_MF, N)
+    target: np.ndarray  # (steps, N)
+    scal: dict = field(default_factory=dict)  # scalar scenario constants
+
+
+@dataclass
+class State:
+    ms: np.ndarray  # (N_MS, S, N)
+    ss: np.ndarray  # (N_SS, S)
+    share_hist: np.ndarray  # (year_steps, S, N) capability shares of the last year
+    flow_hist: np.ndarray  # (year_steps, S) alliance spending flow of the last year
+    adv_hist: np.ndarray  # (year_steps, S) adversary spending of the last year
+    honour_u: np.ndarray  # (S, N) uniforms for the Article 5 honour draws
+
+
+@dataclass
+class KernelResult:
+    """What one block returns.
+
+    ``series[name]`` is (steps + 1, S): the state after k updates, k = 0 being the start.
+    ``events[name]`` is (S,) and ``member_events[name]`` (S, N); event steps count updates
+    (1..steps), ``layout.NEVER`` where the event did not happen within the horizon.
+    ``members[name]`` is (steps + 1, S, N) and present only with ``member_traces=True``.
+    """
+
+    series: dict[str, np.ndarray]
+    n_meeting: np.ndarray  # (steps + 1, S, n_thresholds)
+    events: dict[str, np.ndarray]
+    member_events: dict[str, np.ndarray]
+    members: dict[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """Read-only view of the member state handed to an observer after each record."""
+
+    active: np.ndarray
+    disengaged: np.ndarray
+    burden: np.ndarray
+    commitment: np.ndarray
+    sceptical: np.ndarray
+
+
+Observer = Callable[[int, MemberView], None]
+
+
+def _steps_of(quarters: float, step_months: int) -> int:
+    return math.ceil(quarters * 3 / step_months - 1e-9)
+
+
+def prepare(scenario: Scenario, params: np.ndarray, dtype=np.float32) -> Setup:
+    """Turn a scenario and an (S x P) parameter table into the constants of a block."""
+    S, N = params.shape[0], len(scenario.members)
+    if params.shape[1] != len(scenario.parameter_names):
+        raise ValueError(
+            f"parameter table has {params.shape[1]} columns, scenario "
+            f"{scenario.name!r} has {len(scenario.parameter_names)}"
+        )
+    G = len(GLOBAL_NAMES)
+    p = {name: params[:, j] for j, name in enumerate(GLOBAL_NAMES)}
+    growth = params[:, G : G + N]
+    s_skep = np.clip(params[:, G + N : G + 2 * N], 1e-6, 1 - 1e-6)
+    dt = scenario.time.dt
+    month = scenario.time.step_months
+    heg = scenario.hegemon_index
+
+    def prob(rate):
+        return -np.expm1(-np.asarray(rate) * dt)
+
+    dist = scenario.member_array("distance_km")
+    front = scenario.member_array("frontline")
+    Y0 = scenario.member_array("gdp")
+    b0 = scenario.member_array("burden") * scenario.member_array("has_forces")
+    pbar = logit(scenario.member_array("support") / 100.0)
+    is_heg = np.zeros(N)
+    if heg >= 0:
+        is_heg[heg] = 1.0
+
+    prox = (
+        np.exp(-dist[None, :] / p["proximity_scale"][:, None])
+        + p["frontline_bonus"][:, None] * front[None, :]
+    )
+    gamma0 = logit(1.0 - s_skep) - p["government_support_effect"][:, None] * pbar[None, :]
+    ysum, ybsum = Y0.sum(), (Y0 * b0).sum()
+    den = ysum - Y0
+    bbar0 = np.where(den > 0, (ybsum - Y0 * b0) / np.where(den > 0, den, 1.0), 0.0)
+    hmult = np.ones((S, N))
+    if heg >= 0:
+        hmult[:, heg] = p["hegemon_exit_pass"]
+    A0 = scenario.adversary.spending
+    delta = p["capability_depreciation"]
+    flow0 = (b0 * Y0 / 100.0).sum()
+    theta_u = p["threat_reversion"]
+    phi_u = np.exp(-theta_u * dt)
+
+    sc = np.zeros((L.N_SC, S))
+    sc[L.SC_PGOV] = prob(p["government_change_rate"])
+    sc[L.SC_PRESC] = prob(p["rescission_rate"])
+    sc[L.SC_PPART] = prob(p["disengagement_rate"])
+    sc[L.SC_PRET] = prob(p["return_rate"])
+    sc[L.SC_PDISS] = prob(p["dissolution_hazard"])
+    sc[L.SC_PPAND] = prob(p["pandemic_rate"])
+    sc[L.SC_PHIU] = phi_u
+    sc[L.SC_SDU] = p["threat_volatility"] * np.sqrt(np.maximum(1.0 - phi_u**2, 0.0))
+    sc[L.SC_QP] = np.round(p["pandemic_quarters"] * 3 / month)
+    sc[L.SC_GA] = (scenario.adversary.growth + p["adversary_fatigue"]) * A0 - p[
+        "adversary_reactivity"
+    ] * flow0
+    sc[L.SC_LOGITC] = logit(np.clip(p["commitment_base"], 1e-6, 1 - 1e-6))
+    sc[L.SC_LCYB] = p["cyber_rate"] * dt
+    sc[L.SC_LJ] = p["crisis_rate"] * dt
+    sc[L.SC_KA0] = A0 / delta
+    sc[L.SC_MPROX] = prox.mean(axis=1)
+    sc[L.SC_TARGET] = np.argmax(prox, axis=1)
+    tau0 = prox
+    cv0 = tau0.std(axis=1) / tau0.mean(axis=1)
+    sc[L.SC_CV0] = np.where(cv0 > 0, cv0, 1.0)
+
+    mc = np.zeros((L.N_MC, S, N))
+    mc[L.MC_PROX], mc[L.MC_GAMMA0], mc[L.MC_GROWTH] = prox, gamma0, growth
+    mc[L.MC_TAU0], mc[L.MC_BBAR0], mc[L.MC_HMULT] = tau0, bbar0[None, :], hmult
+    mf = np.zeros((L.N_MF, N))
+    mf[L.MF_B0], mf[L.MF_PBAR] = b0, pbar
+    mf[L.MF_FORCES], mf[L.MF_ISHEG] = scenario.member_array("has_forces"), is_heg
+
+    a, d = scenario.alliance, scenario.dissolution
+    cp = scenario.couplings
+    scal = dict(
+        A0=A0,
+        Y0=Y0,
+        s_skep=s_skep,
+        hbar=scenario.adversary.hostility_level,
+        adv_gdp=scenario.adversary.gdp,
+        rho_min=a.hegemon_min_share,
+        bmin=a.burden_min,
+        bmax=a.burden_max,
+        arms_growth=a.arms_race_growth,
+        friction0=a.friction0,
+        theta_c=d.cohesion_fraction,
+        k_min=d.min_retention,
+        n_min=d.min_members,
+        sw_tb=float(cp.threat_burden),
+        sw_bf=float(cp.burden_friction),
+        sw_fw=float(cp.friction_withdrawal),
+        sw_pw=float(cp.politics_withdrawal),
+        sw_pow=float(cp.power_withdrawal),
+        sw_tw=float(cp.threat_withdrawal),
+        sw_cd=float(cp.capability_deterrence),
+        sw_ar=float(cp.arms_race_war),
+        observed_g=[m.sceptical_government for m in scenario.members],
+    )
+    return Setup(
+        steps=scenario.time.steps,
+        n_members=N,
+        n_sims=S,
+        dt=dt,
+        dtype=dtype,
+        hegemon=heg,
+        notice_steps=_steps_of(a.notice_quarters, month),
+        year_steps=max(12 // month, 1),
+        low_steps=_steps_of(d.cohesion_quarters, month),
+        thresholds=np.asarray(scenario.targets.report_thresholds, dtype=dtype),
+        pg=np.ascontiguousarray(params[:, :G].T, dtype=dtype),
+        sc=sc.astype(dtype),
+        mc=mc.astype(dtype),
+        mf=mf.astype(dtype),
+        target=scenario.target_path().astype(dtype),
+        scal=scal,
+    )
+
+
+def initial_state(setup: Setup, ui: np.ndarray) -> State:
+    """State at k = 0: every member active, burdens at b0, capability in steady state."""
+    S, N, dt_ = setup.n_sims, setup.n_members, setup.dtype
+    q = setup.scal
+    ms = np.zeros((L.N_MS, S, N), dtype=dt_)
+    ss = np.zeros((L.N_SS, S), dtype=dt_)
+    delta = setup.pg[L.P["capability_depreciation"]][:, None]
+    ms[L.MS_Y] = np.log(q["Y0"])[None, :]
+    ms[L.MS_B] = setup.mf[L.MF_B0][None, :]
+    ms[L.MS_K] = ms[L.MS_B] * np.exp(ms[L.MS_Y]) / 100.0 / delta
+    ms[L.MS_P] = setup.mf[L.MF_PBAR][None, :]
+    g = (ui[L.UI_GOV] < (1.0 - q["s_skep"])).astype(dt_)
+    for i, obs in enumerate(q["observed_g"]):
+        if obs is not None:
+            g[:, i] = 0.0 if obs else 1.0
+    ms[L.MS_G] = g
+    ms[L.MS_M] = 1.0
+    ms[L.MS_MPREV] = 1.0
+    ss[L.SS_A] = q["A0"]
+    ss[L.SS_KA] = setup.sc[L.SC_KA0]
+    ss[L.SS_F] = ss[L.SS_FPREV] = q["friction0"]
+    ss[L.SS_RHO] = 1.0
+    ss[L.SS_ALIVE] = 1.0
+    ys = setup.year_steps
+    return State(
+        ms=ms,
+        ss=ss,
+        share_hist=np.zeros((ys, S, N), dtype=dt_),
+        flow_hist=np.zeros((ys, S), dtype=dt_),
+        adv_hist=np.zeros((ys, S), dtype=dt_),
+        honour_u=np.ascontiguousarray(ui[L.UI_HONOUR]),
+    )
+
+
+def baseline_indices(setup: Setup, state: State) -> None:
+    """Fill C0, Q0, R0 (the t = 0 cohesion, credibility and local balance) into ``sc``."""
+    from models.reference import derive
+
+    d = derive(setup, state)
+    setup.sc[L.SC_C0] = d["C"]
+    setup.sc[L.SC_Q0] = np.minimum(d["Q"], 1 - 1e-6)
+    setup.sc[L.SC_R0] = np.maximum(d["R"], 1e-12)
+
+
+def _step_function(backend: Backend):
+    if backend == "numpy":
+        from models.reference import step
+    elif backend == "numba":
+        from models.fused import step
+    else:
+        raise ValueError(f"backend must be 'numpy' or 'numba', got {backend!r}")
+    return step
+
+
+def simulate(
+    scenario: Scenario,
+    params: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    backend: Backend = "numba",
+    dtype=np.float32,
+    observer: Observer | None = None,
+    member_traces: bool = False,
+    noise_hook: Callable[[StepNoise], StepNoise] | None = None,
+) -> KernelResult:
+    """Simulate ``len(params)`` alliance histories over the scenario's time grid.
+
+    ``rng`` supplies the per-step (aleatory) variates, in a fixed layout that does not
+    depend on parameter values, so two parameter tables run with equal seeds share common
+    random numbers. ``noise_hook`` may transform each step's variates (tests use it to
+    permute members).
+    """
+    setup = prepare(scenario, params, dtype)
+    S, N, T = setup.n_sims, setup.n_members, setup.steps
+    ui = draw_initial(rng, S, N, dtype)
+    if noise_hook is not None:
+        ui = noise_hook(StepNoise(None, ui, None, None)).um
+    state = initial_state(setup, ui)
+    baseline_indices(setup, state)
+    n_thr = len(setup.thresholds)
+    rec = np.zeros((L.REC_MEET + n_thr, T + 1, S), dtype=np.float32)
+    ev = np.full((L.N_EV, S), L.NEVER, dtype=np.float64)
+    ev[L.EV_DISS_CAUSE] = L.CAUSE_NONE
+    ev[[L.EV_HONOUR, L.EV_HONOUR_W]] = np.nan
+    ev[L.EV_HEG_HONOUR] = -1
+    em = np.full((L.N_EM, S, N), L.NEVER, dtype=np.int16)
+    traces = (
+        {
+            k: np.zeros((T + 1, S, N), dtype=np.float32 if k != "active" else bool)
+            for k in ("active", "disengaged", "burden", "commitment", "sceptical")
+        }
+        if member_traces
+        else None
+    )
+    step = _step_function(backend)
+    for k in range(T + 1):
+        noise = draw_step(rng, S, N, dtype) if k < T else None
+        if noise is not None and noise_hook is not None:
+            noise = noise_hook(noise)
+        step(k, setup, state, noise, rec, ev, em)
+        if observer is not None or traces is not None:
+            view = _member_view(state)
+            if observer is not None:
+                observer(k, view)
+            if traces is not None:
+                for name in traces:
+                    traces[name][k] = getattr(view, name)
+    return _result(rec, ev, em, traces, n_thr)
+
+
+def _member_view(state: State) -> MemberView:
+    ms = state.ms
+    return MemberView(
+        active=ms[L.MS_M] > 0.5,
+        disengaged=ms[L.MS_DIS] > 0.5,
+        burden=ms[L.MS_B],
+        commitment=ms[L.MS_C],
+        sceptical=ms[L.MS_G] < 0.5,
+    )
+
+
+def _result(rec, ev, em, traces, n_thr) -> KernelResult:
+    series = {name: rec[j] for j, name in enumerate(L.REC_NAMES)}
+    for name in ("alive", "hegemon_member", "arms_race"):
+        series[name] = series[name] > 0.5
+    for name in ("members", "pandemics"):
+        series[name] = series[name].astype(np.int16)
+    events = {name: ev[j] for j, name in enumerate(L.EV_NAMES)}
+    for name in (
+        "dissolution_step",
+        "dissolution_cause",
+        "onset_step",
+        "onset_target",
+        "hegemon_honours",
+    ):
+        events[name] = events[name].astype(np.int16)
+    for name in ("honour_rate", "honour_rate_capability"):
+        events[name] = events[name].astype(np.float32)
+    return KernelResult(
+        series=series,
+        n_meeting=np.moveaxis(rec[L.REC_MEET : L.REC_MEET + n_thr], 0, -1).astype(np.int16),
+        events=events,
+        member_events={"withdrawal_step": em[L.EM_WD_STEP], "notice_step": em[L.EM_NOTICE_STEP]},
+        members=traces,
+    )

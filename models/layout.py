@@ -1,0 +1,130 @@
+"""Index constants of the packed arrays shared by the numpy and the numba step.
+
+State lives in a few packed arrays so that both backends read and write the same memory:
+member state ``ms[var, s, i]``, simulation state ``ss[var, s]``, per-simulation constants
+``sc[var, s]``, per-(simulation, member) constants ``mc[var, s, i]``, member constants
+``mf[var, i]`` and the per-step record ``rec[var, k, s]``.
+"""
+
+from __future__ import annotations
+
+from models.parameters import GLOBAL_NAMES
+
+# member state ms[var, s, i]
+MS_Y, MS_B, MS_K, MS_U, MS_P, MS_G, MS_M, MS_DIS, MS_NOTICE, MS_TURNED, MS_MPREV, MS_C = range(12)
+N_MS = 12
+
+# simulation state ss[var, s]
+(SS_A, SS_KA, SS_H, SS_F, SS_RHO, SS_QPAND, SS_ALIVE, SS_LLOW, SS_WAR, SS_FPREV, SS_NPAND) = range(
+    11
+)
+N_SS = 11
+
+# per-simulation constants sc[var, s]: derived from the parameter table at set-up
+(
+    SC_PGOV,
+    SC_PRESC,
+    SC_PPART,
+    SC_PRET,
+    SC_PDISS,
+    SC_PPAND,
+    SC_PHIU,
+    SC_SDU,
+    SC_QP,
+    SC_GA,
+    SC_LOGITC,
+    SC_LCYB,
+    SC_LJ,
+    SC_KA0,
+    SC_CV0,
+    SC_C0,
+    SC_Q0,
+    SC_R0,
+    SC_MPROX,
+    SC_TARGET,
+) = range(20)
+N_SC = 20
+
+# per-(simulation, member) constants mc[var, s, i]
+MC_PROX, MC_GAMMA0, MC_GROWTH, MC_TAU0, MC_BBAR0, MC_HMULT = range(6)
+N_MC = 6
+
+# member constants mf[var, i]
+MF_B0, MF_PBAR, MF_FORCES, MF_ISHEG = range(4)
+N_MF = 4
+
+# per-step record rec[var, k, s], k = 0..steps (state after k updates); REC_MEET + j counts
+# the active members at or above the j-th report threshold
+(
+    REC_ALIVE,
+    REC_NMEM,
+    REC_HEGMEM,
+    REC_COH,
+    REC_CRED,
+    REC_RET,
+    REC_BAL,
+    REC_HHI,
+    REC_SPEND,
+    REC_BURDEN,
+    REC_ADV,
+    REC_HOST,
+    REC_FRIC,
+    REC_HWAR,
+    REC_ARMS,
+    REC_NPAND,
+    REC_MEET,
+) = range(17)
+REC_NAMES = (
+    "alive",
+    "members",
+    "hegemon_member",
+    "cohesion",
+    "credibility",
+    "retention",
+    "local_balance",
+    "hhi",
+    "alliance_spending",
+    "alliance_burden",
+    "adversary_spending",
+    "hostility",
+    "friction",
+    "conflict_hazard",
+    "arms_race",
+    "pandemics",
+)
+
+# per-simulation events ev[var, s] (float; NEVER where the event did not happen)
+EV_DISS_STEP, EV_DISS_CAUSE, EV_ONSET_STEP, EV_TARGET, EV_HONOUR, EV_HONOUR_W, EV_HEG_HONOUR = (
+    range(7)
+)
+N_EV = 7
+EV_NAMES = (
+    "dissolution_step",
+    "dissolution_cause",
+    "onset_step",
+    "onset_target",
+    "honour_rate",
+    "honour_rate_capability",
+    "hegemon_honours",
+)
+
+# per-member events em[var, s, i] (int16; NEVER where the event did not happen)
+EM_WD_STEP, EM_NOTICE_STEP = range(2)
+N_EM = 2
+
+NEVER = 32767  # event step meaning "not within the horizon"
+
+# dissolution causes
+CAUSE_NONE, CAUSE_EXOGENOUS, CAUSE_COHESION, CAUSE_CAPABILITY, CAUSE_MEMBERS = range(5)
+CAUSE_NAMES = ("none", "exogenous", "low_cohesion", "capability_loss", "too_few_members")
+
+# noise layout of one update: member normals zm[4, s, i], member uniforms um[4, s, i],
+# simulation normals zs[5, s], simulation uniforms us[5, s]; initial uniforms ui[2, s, i]
+ZM_GDP, ZM_U, ZM_P, ZM_B = range(4)
+UM_GOV, UM_ORIENT, UM_NOTICE, UM_PART = range(4)
+ZS_GDP, ZS_H, ZS_JUMP, ZS_A, ZS_F = range(5)
+US_PAND, US_CYBER, US_CRISIS, US_DISS, US_ONSET = range(5)
+UI_GOV, UI_HONOUR = range(2)
+
+# columns of the global parameters in the parameter table
+P = {name: j for j, name in enumerate(GLOBAL_NAMES)}

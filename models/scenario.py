@@ -1,0 +1,374 @@
+"""Scenario files: one self-contained TOML file -> validated, frozen objects.
+
+A scenario holds the alliance's members (with the source of every figure), the adversary,
+the time grid, the spending-target path, dissolution thresholds, a switch per coupling, and
+every uncertain input as a named distribution (``models.distributions``). ``load_scenario``
+accepts a path or the name of a built-in scenario and raises ``ScenarioError`` with one
+line per problem, naming the file, the field and the value, before any work starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from models.distributions import DIST_TAGS, Distribution, Fixed, Mixture
+from models.errors import ScenarioError
+from models.parameters import GLOBAL_NAMES, PER_MEMBER_NAMES, SPECS
+
+QUARTER_RE = re.compile(r"^(\d{4})Q([1-4])$")
+BUILTIN_PACKAGE = "models.data"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_quarter(value: str) -> str:
+    if not QUARTER_RE.match(value):
+        raise ValueError(f"must look like 2025Q1, got {value!r}")
+    return value
+
+
+def quarter_index(value: str) -> int:
+    """Quarters since year 0 for a 'YYYYQn' string (2025Q1 -> 8100)."""
+    year, q = QUARTER_RE.match(value).groups()
+    return int(year) * 4 + int(q) - 1
+
+
+Quarter = Annotated[str, Field(pattern=r"^\d{4}Q[1-4]$")]
+
+
+class Meta(_Frozen):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    alliance: str = "NATO"
+
+
+class TimeGrid(_Frozen):
+    start: Quarter
+    steps: int = Field(gt=0, le=400)
+    step_months: int = 3
+
+    @field_validator("step_months")
+    @classmethod
+    def _months(cls, v: int) -> int:
+        if v not in (3, 6, 12):
+            raise ValueError(f"must be 3, 6 or 12, got {v}")
+        return v
+
+    @property
+    def dt(self) -> float:
+        """Step length in years."""
+        return self.step_months / 12.0
+
+
+class Targets(_Frozen):
+    initial: float = Field(ge=0)
+    final: float = Field(ge=0)
+    ramp_start: Quarter
+    ramp_end: Quarter
+    incremental: bool = True
+    report_thresholds: tuple[float, ...] = (2.0, 3.5)
+
+
+class Adversary(_Frozen):
+    name: str = "adversary"
+    spending: float = Field(gt=0)  # USD bn, A_0
+    spending_source: str = ""
+    growth: float = Field(ge=-1, le=1)  # real growth of spending at t0, /yr
+    gdp: float = Field(gt=0)  # USD bn
+    gdp_source: str = ""
+    hostility_level: float = 0.0  # H-bar: 0 persists, < 0 detente, > 0 escalation
+
+
+class Alliance(_Frozen):
+    hegemon: str | None = "USA"
+    notice_quarters: int = Field(ge=0, le=40)
+    friction0: float = Field(ge=0)
+    hegemon_min_share: float = Field(ge=0, le=1)  # rho_min
+    burden_min: float = Field(ge=0)
+    burden_max: float = Field(gt=0)
+    arms_race_growth: float = Field(gt=0)  # mutual buildup threshold, /yr
+
+
+class Dissolution(_Frozen):
+    cohesion_fraction: float = Field(ge=0, le=1)
+    cohesion_quarters: int = Field(ge=1)
+    min_retention: float = Field(ge=0, le=1)
+    min_members: int = Field(ge=0)
+
+
+class Couplings(_Frozen):
+    threat_burden: bool = True
+    burden_friction: bool = True
+    friction_withdrawal: bool = True
+    politics_withdrawal: bool = True
+    power_withdrawal: bool = True
+    threat_withdrawal: bool = True
+    capability_deterrence: bool = True
+    arms_race_war: bool = True
+
+
+class Member(_Frozen):
+    code: str = Field(pattern=r"^[A-Z]{3}$")
+    name: str = Field(min_length=1)
+    accession: int | None = None
+    region: str = ""
+    gdp: float = Field(gt=0)  # USD bn
+    gdp_source: str
+    burden: float = Field(ge=0, le=100)  # % of GDP
+    burden_source: str
+    distance_km: float = Field(gt=0)
+    frontline: bool
+    support: float = Field(gt=0, lt=100)  # % favourable to the alliance
+    support_source: str
+    has_forces: bool = True
+    sceptical_government: bool | None = None  # observed orientation; None = draw
+    growth: Distribution | None = None
+    sceptical_share: Distribution | None = None
+
+
+class Scenario(_Frozen):
+    """A validated scenario. Build with ``load_scenario`` or ``parse_scenario``."""
+
+    scenario: Meta
+    time: TimeGrid
+    targets: Targets
+    adversary: Adversary
+    alliance: Alliance
+    dissolution: Dissolution
+    couplings: Couplings = Couplings()
+    parameters: dict[str, Distribution]
+    member_parameters: dict[str, Distribution]
+    members: tuple[Member, ...] = Field(min_length=1)
+    source_text: str = Field(default="", exclude=True, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(m.code for m in self.members)
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the scenario's TOML text (provenance, as in pangeo-forge)."""
+        return hashlib.sha256(self.source_text.encode()).hexdigest()
+
+    @cached_property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Column names of the sampled parameter table, in their stable order."""
+        per_member = [f"{p}[{code}]" for p in PER_MEMBER_NAMES for code in self.codes]
+        return GLOBAL_NAMES + tuple(per_member)
+
+    @cached_property
+    def distributions(self) -> tuple[Any, ...]:
+        """The distribution of every column of the parameter table."""
+        out = [self.parameters[n] for n in GLOBAL_NAMES]
+        for p in PER_MEMBER_NAMES:
+            for m in self.members:
+                out.append(getattr(m, p) or self.member_parameters[p])
+        return tuple(out)
+
+    def member_array(self, field: str, dtype=np.float64) -> np.ndarray:
+        return np.array([getattr(m, field) for m in self.members], dtype=dtype)
+
+    @property
+    def hegemon_index(self) -> int:
+        """Position of the hegemon among the members, or -1 if none."""
+        h = self.alliance.hegemon
+        return self.codes.index(h) if h in self.codes else -1
+
+    def target_path(self) -> np.ndarray:
+        """Spending target (% of GDP) for each update k = 0..steps-1 and member, (steps, N)."""
+        t = self.targets
+        dt = self.time.dt
+        t0 = quarter_index(self.time.start)
+        start = (quarter_index(t.ramp_start) - t0) / 4.0
+        end = (quarter_index(t.ramp_end) - t0) / 4.0
+        years = np.arange(self.time.steps) * dt
+        frac = np.clip((years - start) / max(end - start, 1e-12), 0.0, 1.0)[:, None]
+        common = t.initial + (t.final - t.initial) * frac
+        if not t.incremental:
+            return np.broadcast_to(common, (self.time.steps, len(self.members))).copy()
+        b0 = np.clip(self.member_array("burden"), min(t.initial, t.final), max(t.initial, t.final))
+        return np.maximum(common, b0 + (t.final - b0) * frac)
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with top-level sections replaced (used by tests and stress variants)."""
+        data = self.model_dump(by_alias=True)
+        data.update(changes)
+        return parse_scenario(data, source=f"{self.name} (modified)", text=self.source_text)
+
+
+# --- loading and error reporting -----------------------------------------------------------
+
+_MESSAGES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "int_parsing": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+    "string_pattern_mismatch": "has the wrong form (expected pattern {pattern})",
+    "too_short": "must not be empty",
+    "union_tag_not_found": "needs a 'dist' key (one of " + ", ".join(DIST_TAGS) + ")",
+    "union_tag_invalid": "dist must be one of " + ", ".join(DIST_TAGS),
+    "model_type": "must be a table",
+    "dict_type": "must be a table",
+    "tuple_type": "must be an array",
+}
+
+
+def _loc(parts: tuple) -> str:
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif p in DIST_TAGS or str(p).startswith("function-"):
+            continue
+        else:
+            out += ("." if out else "") + str(p)
+    return out or "<top level>"
+
+
+def _format_error(source: str, err: dict) -> str:
+    template = _MESSAGES.get(err["type"])
+    if template is None:
+        msg = err["msg"].removeprefix("Value error, ")
+    else:
+        msg = template.format(**(err.get("ctx") or {}))
+    loc = _loc(err["loc"])
+    if err["type"] in ("missing", "union_tag_not_found"):
+        return f"{source}: {loc} {msg}"
+    value = err.get("input")
+    if err["type"] == "union_tag_invalid":
+        value = (err.get("ctx") or {}).get("tag", value)
+    if isinstance(value, dict):
+        return f"{source}: {loc} {msg}"
+    return f"{source}: {loc} {msg}, got {value!r}"
+
+
+def _support(dist) -> tuple[float, float]:
+    if isinstance(dist, Mixture):
+        lows, highs = zip(*(_support(c) for c in dist.components), strict=True)
+        return min(lows), max(highs)
+    if isinstance(dist, Fixed):
+        return dist.value, dist.value
+    lo, hi = dist.ppf(np.array([0.0, 1.0]))
+    return float(lo), float(hi)
+
+
+def _check_distribution(source: str, where: str, name: str, dist) -> list[str]:
+    spec = SPECS[name]
+    lo, hi = _support(dist)
+    if lo < spec.low or hi > spec.high:
+        return [
+            f"{source}: {where} must lie in [{spec.low}, {spec.high}] ({spec.description}), "
+            f"but its {dist.dist} distribution ranges over [{lo:g}, {hi:g}]"
+        ]
+    return []
+
+
+def _cross_checks(sc: Scenario, source: str) -> list[str]:
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for i, m in enumerate(sc.members):
+        if m.code in seen:
+            problems.append(
+                f"{source}: members[{i}].code {m.code!r} duplicates members[{seen[m.code]}].code"
+            )
+        seen.setdefault(m.code, i)
+        for p in PER_MEMBER_NAMES:
+            if getattr(m, p) is not None:
+                problems += _check_distribution(source, f"members[{i}].{p}", p, getattr(m, p))
+    if sc.alliance.hegemon is not None and sc.alliance.hegemon not in seen:
+        problems.append(
+            f"{source}: alliance.hegemon {sc.alliance.hegemon!r} is not a member "
+            f"(members: {', '.join(seen)})"
+        )
+    for table, names in (("parameters", GLOBAL_NAMES), ("member_parameters", PER_MEMBER_NAMES)):
+        given = getattr(sc, table)
+        for n in given:
+            if n not in names:
+                problems.append(f"{source}: {table}.{n} is not a known parameter")
+        for n in names:
+            if n not in given:
+                problems.append(f"{source}: {table}.{n} is required ({SPECS[n].description})")
+            else:
+                problems += _check_distribution(source, f"{table}.{n}", n, given[n])
+    if sc.alliance.burden_max <= sc.alliance.burden_min:
+        problems.append(
+            f"{source}: alliance.burden_max must be > alliance.burden_min, "
+            f"got {sc.alliance.burden_max} <= {sc.alliance.burden_min}"
+        )
+    if quarter_index(sc.targets.ramp_end) < quarter_index(sc.targets.ramp_start):
+        problems.append(
+            f"{source}: targets.ramp_end must not be before targets.ramp_start, "
+            f"got {sc.targets.ramp_end} < {sc.targets.ramp_start}"
+        )
+    return problems
+
+
+def parse_scenario(data: dict, source: str = "<scenario>", text: str = "") -> Scenario:
+    """Validate a scenario given as a dict (parsed TOML); raise ``ScenarioError``."""
+    try:
+        sc = Scenario.model_validate({**data, "source_text": text})
+    except ValidationError as exc:
+        raise ScenarioError([_format_error(source, e) for e in exc.errors()]) from None
+    problems = _cross_checks(sc, source)
+    if problems:
+        raise ScenarioError(problems)
+    return sc
+
+
+def builtin_names() -> list[str]:
+    """Names of the scenarios shipped with the package."""
+    folder = resources.files(BUILTIN_PACKAGE) / "scenarios"
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
+
+
+def builtin_path(name: str) -> Path:
+    return Path(str(resources.files(BUILTIN_PACKAGE) / "scenarios" / f"{name}.toml"))
+
+
+def load_scenario(spec: str | Path) -> Scenario:
+    """Load a scenario from a TOML path or a built-in name (see ``builtin_names``)."""
+    path = Path(spec)
+    if not path.exists() and str(spec) in builtin_names():
+        path = builtin_path(str(spec))
+    if not path.exists():
+        raise ScenarioError(
+            [
+                f"{spec}: no such file and no built-in scenario of that name "
+                f"(built-in: {', '.join(builtin_names())})"
+            ]
+        )
+    if path.is_dir():
+        raise ScenarioError([f"{spec}: is a directory, expected a .toml file"])
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([f"{path.name}: not valid TOML: {exc}"]) from None
+    return parse_scenario(data, source=path.name, text=text)
