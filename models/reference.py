@@ -18,7 +18,7 @@ def derive(setup, state) -> dict:
     """Quantities derived from the state at step k (threat, spending, indices)."""
     ms, ss, sc, mc, mf, pg = state.ms, state.ss, setup.sc, setup.mc, setup.mf, setup.pg
     q = setup.scal
-    act = ms[L.MS_M]
+    act = ms[L.MS_M].copy()
     Y = np.exp(ms[L.MS_Y])
     log_a = np.log(np.maximum(ss[L.SS_A], 1e-6 * q["A0"]) / q["A0"])
     M = np.exp(
@@ -61,6 +61,8 @@ def derive(setup, state) -> dict:
     hhi = (shares**2).sum(axis=1)
     ysum = (act * Y).sum(axis=1)
     return dict(
+        act=act,
+        wk=wk,
         Y=Y,
         M=M,
         tau=tau,
@@ -186,7 +188,7 @@ def _update(k, setup, state, d, noise, ev, em, hwar, dshare) -> None:
     sq = np.sqrt(dt)
     col = {name: pg[j] for name, j in L.P.items()}
     c1 = {name: v[:, None] for name, v in col.items()}
-    act = ms[L.MS_M]
+    act = d["act"]
     isheg = mf[L.MF_ISHEG][None, :]
     t = min(k, setup.steps - 1)
     # E1 shocks
@@ -207,7 +209,7 @@ def _update(k, setup, state, d, noise, ev, em, hwar, dshare) -> None:
         "gdp_volatility"
     ] * sq * (np.sqrt(rho_y) * zs[L.ZS_GDP][:, None] + np.sqrt(1 - rho_y) * zm[L.ZM_GDP])
     # E5 public support (rally on the last change of the threat multiplier and of friction)
-    P = ms[L.MS_P]
+    P = ms[L.MS_P].copy()
     newP = (
         P
         + c1["support_reversion"] * (mf[L.MF_PBAR][None, :] - P) * dt
@@ -225,12 +227,12 @@ def _update(k, setup, state, d, noise, ev, em, hwar, dshare) -> None:
     pro = um[L.UM_ORIENT] < 1 / (
         1 + np.exp(-(mc[L.MC_GAMMA0] + c1["government_support_effect"] * P))
     )
-    G_old = ms[L.MS_G]
+    G_old = ms[L.MS_G].copy()
     ms[L.MS_G] = np.where(chg, pro, G_old)
     ms[L.MS_TURNED] = np.where(chg & pro & pending, 1, ms[L.MS_TURNED])
     ms[L.MS_P] = newP
     # E7 burden sharing
-    b = ms[L.MS_B]
+    b = ms[L.MS_B].copy()
     Yb = act * d["Y"]
     den = d["ysum"][:, None] - Yb
     bbar = np.where(den > 0, (d["ybsum"][:, None] - Yb * b) / np.where(den > 0, den, 1), 0)
@@ -251,7 +253,7 @@ def _update(k, setup, state, d, noise, ev, em, hwar, dshare) -> None:
     short = (act * (1 - isheg) * mf[L.MF_FORCES][None, :] * d["Y"] * gap).sum(axis=1) / np.maximum(
         d["ysum"], 1e-30
     )
-    F = ss[L.SS_F]
+    F = ss[L.SS_F].copy()
     ss[L.SS_FPREV] = F
     ss[L.SS_F] = np.maximum(
         0,
@@ -261,7 +263,7 @@ def _update(k, setup, state, d, noise, ev, em, hwar, dshare) -> None:
     )
     ss[L.SS_RHO] = np.maximum(q["rho_min"], ss[L.SS_RHO] - col["pivot_rate"] * dt)
     # E3 hostility, E4 idiosyncratic threat perception
-    H = ss[L.SS_H]
+    H = ss[L.SS_H].copy()
     ss[L.SS_H] = (
         H
         + col["hostility_reversion"] * (q["hbar"] - H) * dt
@@ -271,7 +273,7 @@ def _update(k, setup, state, d, noise, ev, em, hwar, dshare) -> None:
     ms[L.MS_U] = sc[L.SC_PHIU][:, None] * ms[L.MS_U] + sc[L.SC_SDU][:, None] * zm[L.ZM_U]
     # E8 capability, E9 adversary (stochastic Richardson with an economic ceiling)
     ms[L.MS_K] = (1 - c1["capability_depreciation"] * dt) * ms[L.MS_K] + d["D"] * dt
-    A = ss[L.SS_A]
+    A = ss[L.SS_A].copy()
     newA = (
         A
         + dt
@@ -300,7 +302,7 @@ def _update(k, setup, state, d, noise, ev, em, hwar, dshare) -> None:
 def _membership(k, setup, state, d, um, em, G_old, P, dshare) -> None:
     ms, sc, mc, mf, pg, q = state.ms, setup.sc, setup.mc, setup.mf, setup.pg, setup.scal
     c1 = {name: pg[j][:, None] for name, j in L.P.items()}
-    act = ms[L.MS_M] > 0.5
+    act = d["act"] > 0.5
     isheg = mf[L.MF_ISHEG][None, :]
     notice = ms[L.MS_NOTICE]
     pending = notice > 0
@@ -340,11 +342,10 @@ def _onset(k, setup, state, d, onset, alive, ev) -> None:
     ev[L.EV_ONSET_STEP] = np.where(onset, k + 1, ev[L.EV_ONSET_STEP])
     tgt = sc[L.SC_TARGET].astype(np.int64)
     ev[L.EV_TARGET] = np.where(onset, tgt, ev[L.EV_TARGET])
-    act = state.ms[L.MS_M] > 0.5
-    eligible = act.copy()
+    eligible = d["act"] > 0.5
     eligible[np.arange(len(tgt)), tgt] = False
     honours = eligible & (state.honour_u < d["c"])
-    wk = d["mw"] * state.ms[L.MS_K]
+    wk = d["wk"]
     n_el = eligible.sum(axis=1)
     rate = honours.sum(axis=1) / np.maximum(n_el, 1)
     rate_w = (wk * honours).sum(axis=1) / np.maximum((wk * eligible).sum(axis=1), 1e-30)
