@@ -165,6 +165,8 @@ def _step(
     rec,
     ev,
     em,
+    snap,
+    do_snap,
 ):
     S = ss.shape[1]
     N = ms.shape[2]
@@ -323,6 +325,14 @@ def _step(
                 if ms[L.MS_B, s, i] >= thr[j]:
                     cnt += ms[L.MS_M, s, i] * mf[L.MF_FORCES, i]
             rec[L.REC_MEET + j, k, s] = cnt
+        if do_snap:
+            for i in range(N):
+                snap[L.SNAP_ACTIVE, s, i] = ms[L.MS_M, s, i]
+                snap[L.SNAP_DIS, s, i] = ms[L.MS_DIS, s, i]
+                snap[L.SNAP_B, s, i] = ms[L.MS_B, s, i]
+                snap[L.SNAP_C, s, i] = cv_[i]
+                snap[L.SNAP_G, s, i] = ms[L.MS_G, s, i]
+                snap[L.SNAP_GDP, s, i] = Yv[i]
         if not do_update:
             continue
         # ---- update to k + 1 (E1-E15) ----
@@ -531,7 +541,7 @@ def _step(
                     ev[L.EV_HEG_HONOUR, s] = heg_h
 
 
-def step(k, setup, state, noise, rec, ev, em) -> None:
+def step(k, setup, state, noise, rec, ev, em, snap=None) -> None:
     """Record the state at step k and, if ``noise`` is given, update it to k + 1."""
     if "_q" not in setup.scal:
         setup.scal["_q"] = pack_scalars(setup.scal)
@@ -543,6 +553,9 @@ def step(k, setup, state, noise, rec, ev, em) -> None:
     else:
         zm, um, zs, us = noise
     heg = setup.hegemon
+    do_snap = snap is not None
+    if not do_snap:
+        snap = np.zeros((1, 1, 1), dtype=np.float32)
     _step(
         k,
         noise is not None,
@@ -572,4 +585,6 @@ def step(k, setup, state, noise, rec, ev, em) -> None:
         rec,
         ev,
         em,
+        snap,
+        do_snap,
     )

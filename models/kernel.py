@@ -86,6 +86,7 @@ class MemberView:
     burden: np.ndarray
     commitment: np.ndarray
     sceptical: np.ndarray
+    gdp: np.ndarray
 
 
 Observer = Callable[[int, MemberView], None]
@@ -304,20 +305,28 @@ def simulate(
     em = np.full((L.N_EM, S, N), L.NEVER, dtype=np.int16)
     traces = (
         {
-            k: np.zeros((T + 1, S, N), dtype=np.float32 if k != "active" else bool)
-            for k in ("active", "disengaged", "burden", "commitment", "sceptical")
+            k: np.zeros(
+                (T + 1, S, N),
+                dtype=bool if k in ("active", "disengaged", "sceptical") else np.float32,
+            )
+            for k in ("active", "disengaged", "burden", "commitment", "sceptical", "gdp")
         }
         if member_traces
         else None
     )
     step = _step_function(backend)
+    snap = (
+        np.zeros((L.N_SNAP, S, N), dtype=np.float32)
+        if observer is not None or traces is not None
+        else None
+    )
     for k in range(T + 1):
         noise = draw_step(rng, S, N, dtype) if k < T else None
         if noise is not None and noise_hook is not None:
             noise = noise_hook(noise)
-        step(k, setup, state, noise, rec, ev, em)
-        if observer is not None or traces is not None:
-            view = _member_view(state)
+        step(k, setup, state, noise, rec, ev, em, snap)
+        if snap is not None:
+            view = _member_view(snap)
             if observer is not None:
                 observer(k, view)
             if traces is not None:
@@ -326,14 +335,14 @@ def simulate(
     return _result(rec, ev, em, traces, n_thr)
 
 
-def _member_view(state: State) -> MemberView:
-    ms = state.ms
+def _member_view(snap: np.ndarray) -> MemberView:
     return MemberView(
-        active=ms[L.MS_M] > 0.5,
-        disengaged=ms[L.MS_DIS] > 0.5,
-        burden=ms[L.MS_B],
-        commitment=ms[L.MS_C],
-        sceptical=ms[L.MS_G] < 0.5,
+        active=snap[L.SNAP_ACTIVE] > 0.5,
+        disengaged=snap[L.SNAP_DIS] > 0.5,
+        burden=snap[L.SNAP_B],
+        commitment=snap[L.SNAP_C],
+        sceptical=snap[L.SNAP_G] < 0.5,
+        gdp=snap[L.SNAP_GDP],
     )
 
 

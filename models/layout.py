@@ -112,6 +112,10 @@ EV_NAMES = (
 EM_WD_STEP, EM_NOTICE_STEP = range(2)
 N_EM = 2
 
+# member snapshot snap[var, s, i] at record time, for observers and member traces
+SNAP_ACTIVE, SNAP_DIS, SNAP_B, SNAP_C, SNAP_G, SNAP_GDP = range(6)
+N_SNAP = 6
+
 NEVER = 32767  # event step meaning "not within the horizon"
 
 # dissolution causes

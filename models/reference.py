@@ -137,8 +137,11 @@ def _record(setup, state, d, rec, k, arms, hwar) -> None:
         rec[L.REC_MEET + j, k] = (act * forces * (ms[L.MS_B] >= thr)).sum(axis=1)
 
 
-def step(k, setup, state, noise, rec, ev, em) -> None:
-    """Record the state at step k and, if ``noise`` is given, update it to k + 1."""
+def step(k, setup, state, noise, rec, ev, em, snap=None) -> None:
+    """Record the state at step k and, if ``noise`` is given, update it to k + 1.
+
+    ``snap`` (N_SNAP, S, N), if given, receives the member state at k before the update.
+    """
     ms, ss, q = state.ms, state.ss, setup.scal
     d = derive(setup, state)
     ms[L.MS_C] = d["c"]
@@ -168,6 +171,16 @@ def step(k, setup, state, noise, rec, ev, em) -> None:
     )
     hwar = _war_hazard(setup, state, d, arms)
     _record(setup, state, d, rec, k, arms, hwar)
+    if snap is not None:
+        for j, v in (
+            (L.SNAP_ACTIVE, L.MS_M),
+            (L.SNAP_DIS, L.MS_DIS),
+            (L.SNAP_B, L.MS_B),
+            (L.SNAP_C, L.MS_C),
+            (L.SNAP_G, L.MS_G),
+        ):
+            snap[j] = ms[v]
+        snap[L.SNAP_GDP] = d["Y"]
     if noise is None:
         return
     _update(k, setup, state, d, noise, ev, em, hwar, dshare)

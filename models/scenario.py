@@ -255,7 +255,10 @@ def _format_error(source: str, err: dict) -> str:
     if template is None:
         msg = err["msg"].removeprefix("Value error, ")
     else:
-        msg = template.format(**(err.get("ctx") or {}))
+        ctx = {
+            k: f"{v:g}" if isinstance(v, float) else v for k, v in (err.get("ctx") or {}).items()
+        }
+        msg = template.format(**ctx)
     loc = _loc(err["loc"])
     if err["type"] in ("missing", "union_tag_not_found"):
         return f"{source}: {loc} {msg}"
@@ -319,6 +322,11 @@ def _cross_checks(sc: Scenario, source: str) -> list[str]:
         problems.append(
             f"{source}: alliance.burden_max must be > alliance.burden_min, "
             f"got {sc.alliance.burden_max} <= {sc.alliance.burden_min}"
+        )
+    if sc.dissolution.min_members > len(sc.members):
+        problems.append(
+            f"{source}: dissolution.min_members must not exceed the number of members, "
+            f"got {sc.dissolution.min_members} > {len(sc.members)}"
         )
     if quarter_index(sc.targets.ramp_end) < quarter_index(sc.targets.ramp_start):
         problems.append(

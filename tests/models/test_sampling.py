@@ -1,0 +1,93 @@
+"""Distributions (inverse CDFs) and the MC / LHS / Sobol' samplers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import TypeAdapter
+from scipy import stats
+
+from models.distributions import Distribution
+from models.sampling import map_design, sample_parameters, unit_design
+from models.scenario import load_scenario
+
+DIST = TypeAdapter(Distribution)
+U = np.array([0.01, 0.1, 0.5, 0.9, 0.99])
+
+
+@pytest.mark.parametrize(
+    "spec, frozen",
+    [
+        ({"dist": "uniform", "low": 1, "high": 3}, stats.uniform(1, 2)),
+        ({"dist": "normal", "mean": 2, "sd": 0.5}, stats.norm(2, 0.5)),
+        ({"dist": "lognormal", "mu": -1, "sigma": 0.3}, stats.lognorm(0.3, scale=np.exp(-1))),
+        ({"dist": "beta", "a": 6.5, "b": 2.2}, stats.beta(6.5, 2.2)),
+        ({"dist": "gamma", "shape": 0.5, "rate": 1444}, stats.gamma(0.5, scale=1 / 1444)),
+        ({"dist": "gamma", "shape": 2, "scale": 3}, stats.gamma(2, scale=3)),
+        ({"dist": "triangular", "low": 0, "mode": 1, "high": 4}, stats.triang(0.25, 0, 4)),
+    ],
+)
+def test_inverse_cdfs_match_scipy(spec, frozen):
+    np.testing.assert_allclose(DIST.validate_python(spec).ppf(U), frozen.ppf(U), rtol=1e-12)
+
+
+def test_lognormal_by_median_and_90_percent_range():
+    d = DIST.validate_python({"dist": "lognormal", "median": 0.067, "p05": 0.03, "p95": 0.15})
+    q05, q50, q95 = d.ppf(np.array([0.05, 0.5, 0.95]))
+    assert q50 == pytest.approx(0.067)
+    assert q95 / q05 == pytest.approx(0.15 / 0.03)
+
+
+def test_mixture_inverse_cdf_inverts_its_cdf():
+    d = DIST.validate_python(
+        {
+            "dist": "mixture",
+            "weights": [0.5, 0.5],
+            "components": [
+                {"dist": "uniform", "low": 0.03, "high": 0.1},
+                {"dist": "normal", "mean": 0.6, "sd": 0.1},
+            ],
+        }
+    )
+    u = np.linspace(0.01, 0.99, 50)
+    np.testing.assert_allclose(d.cdf(d.ppf(u)), u, atol=1e-9)
+    draws = d.ppf(np.random.default_rng(0).random(200_000))
+    assert draws.mean() == pytest.approx(d.mean(), abs=5 * draws.std() / np.sqrt(len(draws)))
+
+
+@pytest.mark.parametrize("method", ["mc", "lhs", "sobol"])
+def test_designs_are_reproducible_and_in_the_open_cube(method):
+    a = unit_design(256, 7, method, np.random.default_rng(1))
+    b = unit_design(256, 7, method, np.random.default_rng(1))
+    assert np.array_equal(a, b)
+    assert a.shape == (256, 7) and (a > 0).all() and (a < 1).all()
+
+
+@pytest.mark.parametrize("method", ["lhs", "sobol"])
+def test_stratified_designs_fill_every_stratum(method):
+    n = 256
+    u = unit_design(n, 5, method, np.random.default_rng(2))
+    for j in range(5):
+        counts = np.bincount((u[:, j] * n).astype(int), minlength=n)
+        assert (counts == 1).all()
+
+
+def test_parameter_table_columns_follow_the_distributions():
+    sc = load_scenario("nato-2025")
+    n = 40_000
+    table = sample_parameters(sc, n, np.random.default_rng(3))
+    assert table.shape == (n, len(sc.parameter_names))
+    for j in (
+        0,
+        sc.parameter_names.index("withdrawal_base_hazard"),
+        sc.parameter_names.index("growth[USA]"),
+    ):
+        dist = sc.distributions[j]
+        sd = np.std(table[:, j])
+        assert abs(table[:, j].mean() - dist.mean()) <= 5 * sd / np.sqrt(n)
+
+
+def test_map_design_checks_the_width():
+    sc = load_scenario("nato-2025")
+    with pytest.raises(ValueError, match="columns"):
+        map_design(sc, np.full((3, 2), 0.5))
