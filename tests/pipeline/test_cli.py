@@ -1,0 +1,40 @@
+"""The console script, run as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from models.scenario import builtin_path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_help_lists_the_commands():
+    out = cli("--help")
+    assert out.returncode == 0
+    assert "scenarios" in out.stdout and "validate" in out.stdout
+
+
+def test_scenarios_lists_builtins_and_shows_toml():
+    out = cli("scenarios")
+    assert out.returncode == 0
+    for name in ("nato-2025", "nato-2025-pooled", "us-pivot", "detente", "high-target-pressure"):
+        assert name in out.stdout
+    shown = cli("scenarios", "--show", "nato-2025")
+    assert shown.stdout == builtin_path("nato-2025").read_text()
+    missing = cli("scenarios", "--show", "nope")
+    assert missing.returncode == 2 and "no built-in scenario 'nope'" in missing.stderr
+
+
+def test_validate_reports_ok_and_field_errors_with_exit_2(tmp_path):
+    good = cli("validate", "nato-2025")
+    assert good.returncode == 0 and "ok" in good.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text(builtin_path("nato-2025").read_text().replace("steps = 40", "steps = 0"))
+    out = cli("validate", str(bad))
+    assert out.returncode == 2
+    assert out.stderr.strip() == "bad.toml: time.steps must be > 0, got 0"
