@@ -19,12 +19,12 @@ import time
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from models.kernel import simulate  # noqa: E402
-from models.noise import draw_initial, draw_step  # noqa: E402
-from models.sampling import sample_parameters  # noqa: E402
-from models.scenario import load_scenario  # noqa: E402
+from models.kernel import simulate
+from models.noise import draw_initial, draw_step
+from models.sampling import sample_parameters
+from models.scenario import load_scenario
 
 
 def best_of(fn, repeat: int) -> float:
