@@ -320,8 +320,9 @@ def simulate(
         if observer is not None or traces is not None
         else None
     )
+    buffer = None
     for k in range(T + 1):
-        noise = draw_step(rng, S, N, dtype) if k < T else None
+        noise = buffer = draw_step(rng, S, N, dtype, out=buffer) if k < T else None
         if noise is not None and noise_hook is not None:
             noise = noise_hook(noise)
         step(k, setup, state, noise, rec, ev, em, snap)
