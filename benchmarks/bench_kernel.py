@@ -56,10 +56,12 @@ def main() -> None:
 
     cases = {
         "rng_floor_float32": lambda: floor(np.float32),
-        "numpy_float64_baseline": lambda: simulate(sc, params, np.random.default_rng(2),
-                                                   backend="numpy", dtype=np.float64),
-        "numpy_float32_reference": lambda: simulate(sc, params, np.random.default_rng(2),
-                                                    backend="numpy"),
+        "numpy_float64_baseline": lambda: simulate(
+            sc, params, np.random.default_rng(2), backend="numpy", dtype=np.float64
+        ),
+        "numpy_float32_reference": lambda: simulate(
+            sc, params, np.random.default_rng(2), backend="numpy"
+        ),
         "numba_fused": lambda: simulate(sc, params, np.random.default_rng(2), backend="numba"),
         "sample_parameters_mc": lambda: sample_parameters(sc, S, np.random.default_rng(1)),
     }
@@ -69,12 +71,21 @@ def main() -> None:
     print(f"{'case':<26}{'sims/s':>12}{'x floor time':>14}")
     for name, rate in res.items():
         print(f"{name:<26}{rate:>12,.0f}{floor_rate / rate:>14.2f}")
-    print(f"numba speed-up over the float64 baseline: "
-          f"{res['numba_fused'] / res['numpy_float64_baseline']:.2f}x")
+    print(
+        f"numba speed-up over the float64 baseline: "
+        f"{res['numba_fused'] / res['numpy_float64_baseline']:.2f}x"
+    )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"sims": S, "machine": platform.processor() or platform.machine(),
-                       "sims_per_s": res}, f, indent=2)
+            json.dump(
+                {
+                    "sims": S,
+                    "machine": platform.processor() or platform.machine(),
+                    "sims_per_s": res,
+                },
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -191,6 +191,11 @@ def _step(
     em,
     snap,
     do_snap,
+    msum,
+    mhist,
+    hlo,
+    hw_,
+    do_sum,
     Y,
     EU,
     eb,
@@ -204,6 +209,9 @@ def _step(
     t = min(k, steps - 1)
     n_thr = thr.shape[0]
     tau = np.empty(N)
+    acc = np.zeros((L.N_MSUM, N))
+    nbins = mhist.shape[2]
+    hacc = np.zeros((N, nbins), dtype=np.int64)
     Mv = np.empty(N)
     cv = np.empty(N)
     D = np.empty(N)
@@ -341,6 +349,22 @@ def _step(
                 snap[L.SNAP_C, s, i] = cv[i]
                 snap[L.SNAP_G, s, i] = ms[L.MS_G, s, i]
                 snap[L.SNAP_GDP, s, i] = Y[s, i]
+        if do_sum:
+            tr = target[t]
+            for i in range(N):  # branch-free sums into the step's own accumulator
+                a = 1.0 if ms[L.MS_M, s, i] > 0.5 else 0.0
+                b = ms[L.MS_B, s, i]
+                c = cv[i]
+                acc[0, i] += a
+                acc[1, i] += a * (ms[L.MS_DIS, s, i] > 0.5)
+                acc[2, i] += ms[L.MS_G, s, i] < 0.5
+                acc[3, i] += a * forces[i] * (b >= tr[i] - 1e-6)
+                acc[4, i] += c
+                acc[5, i] += c * c
+                acc[6, i] += b
+                acc[7, i] += b * b
+                j = min(max(int((b - hlo) / hw_), 0), nbins - 1)
+                hacc[i, j] += 1
         if not do_update:
             continue
         # ---- update to k + 1 ----
@@ -529,6 +553,13 @@ def _step(
         u_on = us[L.US_ONSET, s]  # 1 - exp(-x) <= x: the exact test only when u < x
         if ss[L.SS_WAR, s] < 0.5 and u_on < hw * dt and u_on < -math.expm1(-hw * dt):
             _onset(s, k, heg, tgt, alive_now, ss, ev, honour_u, cv, av, wk)
+    if do_sum:
+        for j in range(L.N_MSUM):
+            for i in range(N):
+                msum[j, k, i] += acc[j, i]
+        for i in range(N):
+            for j in range(nbins):
+                mhist[k, i, j] += hacc[i, j]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
@@ -556,7 +587,7 @@ def _onset(s, k, heg, tgt, alive, ss, ev, honour_u, cr, av, wk):
             ev[L.EV_HEG_HONOUR, s] = heg_h
 
 
-def step(k, setup, state, noise, rec, ev, em, snap=None) -> None:
+def step(k, setup, state, noise, rec, ev, em, snap=None, summary=None) -> None:
     """Record the state at step k and, if ``noise`` is given, update it to k + 1.
 
     Transcendentals over the whole block (threat multiplier, GDP levels, the logistic of
@@ -586,6 +617,11 @@ def step(k, setup, state, noise, rec, ev, em, snap=None) -> None:
     do_snap = snap is not None
     if not do_snap:
         snap = np.zeros((1, 1, 1), dtype=np.float32)
+    do_sum = summary is not None
+    if do_sum:
+        msum, mhist, hlo, hwidth = summary
+    else:
+        msum, mhist, hlo, hwidth = np.zeros((1, 1, 1)), np.zeros((1, 1, 1), np.int64), 0.0, 1.0
     _step(
         k,
         noise is not None,
@@ -617,6 +653,11 @@ def step(k, setup, state, noise, rec, ev, em, snap=None) -> None:
         em,
         snap,
         do_snap,
+        msum,
+        mhist,
+        hlo,
+        hwidth,
+        do_sum,
         Y,
         EU,
         eb,

@@ -75,18 +75,25 @@ class KernelResult:
     events: dict[str, np.ndarray]
     member_events: dict[str, np.ndarray]
     members: dict[str, np.ndarray] | None = None
+    member_summary: dict[str, np.ndarray] | None = None
 
 
-@dataclass(frozen=True)
 class MemberView:
-    """Read-only view of the member state handed to an observer after each record."""
+    """Read-only view of the member state at a record step, handed to an observer.
 
-    active: np.ndarray
-    disengaged: np.ndarray
-    burden: np.ndarray
-    commitment: np.ndarray
-    sceptical: np.ndarray
-    gdp: np.ndarray
+    ``raw`` is the (N_SNAP, S, N) float32 snapshot (``models.layout.SNAP_*``); the named
+    attributes are derived from it on access.
+    """
+
+    def __init__(self, raw: np.ndarray):
+        self.raw = raw
+
+    active = property(lambda self: self.raw[L.SNAP_ACTIVE] > 0.5)
+    disengaged = property(lambda self: self.raw[L.SNAP_DIS] > 0.5)
+    burden = property(lambda self: self.raw[L.SNAP_B])
+    commitment = property(lambda self: self.raw[L.SNAP_C])
+    sceptical = property(lambda self: self.raw[L.SNAP_G] < 0.5)
+    gdp = property(lambda self: self.raw[L.SNAP_GDP])
 
 
 Observer = Callable[[int, MemberView], None]
@@ -281,13 +288,17 @@ def simulate(
     observer: Observer | None = None,
     member_traces: bool = False,
     noise_hook: Callable[[StepNoise], StepNoise] | None = None,
+    member_summary: tuple[float, float, int] | None = None,
 ) -> KernelResult:
     """Simulate ``len(params)`` alliance histories over the scenario's time grid.
 
     ``rng`` supplies the per-step (aleatory) variates, in a fixed layout that does not
     depend on parameter values, so two parameter tables run with equal seeds share common
     random numbers. ``noise_hook`` may transform each step's variates (tests use it to
-    permute members).
+    permute members). ``member_summary=(low, high, bins)`` accumulates, at every step and for
+    every member, sums over the simulations (active, disengaged, sceptical government, meets
+    its target; commitment and burden sums and sums of squares) and a burden histogram on
+    ``bins`` equal bins of [low, high) (values outside go to the end bins), in the step itself.
     """
     setup = prepare(scenario, params, dtype)
     S, N, T = setup.n_sims, setup.n_members, setup.steps
@@ -315,6 +326,15 @@ def simulate(
         else None
     )
     step = _step_function(backend)
+    summary = None
+    if member_summary is not None:
+        lo, hi, nb = member_summary
+        summary = (
+            np.zeros((L.N_MSUM, T + 1, N)),
+            np.zeros((T + 1, N, nb), np.int64),
+            float(lo),
+            (hi - lo) / nb,
+        )
     snap = (
         np.zeros((L.N_SNAP, S, N), dtype=np.float32)
         if observer is not None or traces is not None
@@ -325,7 +345,7 @@ def simulate(
         noise = buffer = draw_step(rng, S, N, dtype, out=buffer) if k < T else None
         if noise is not None and noise_hook is not None:
             noise = noise_hook(noise)
-        step(k, setup, state, noise, rec, ev, em, snap)
+        step(k, setup, state, noise, rec, ev, em, snap, summary)
         if snap is not None:
             view = _member_view(snap)
             if observer is not None:
@@ -333,18 +353,15 @@ def simulate(
             if traces is not None:
                 for name in traces:
                     traces[name][k] = getattr(view, name)
-    return _result(rec, ev, em, traces, n_thr)
+    result = _result(rec, ev, em, traces, n_thr)
+    if summary is not None:
+        result.member_summary = {n: summary[0][j] for j, n in enumerate(L.MSUM_NAMES)}
+        result.member_summary["burden_hist"] = summary[1]
+    return result
 
 
 def _member_view(snap: np.ndarray) -> MemberView:
-    return MemberView(
-        active=snap[L.SNAP_ACTIVE] > 0.5,
-        disengaged=snap[L.SNAP_DIS] > 0.5,
-        burden=snap[L.SNAP_B],
-        commitment=snap[L.SNAP_C],
-        sceptical=snap[L.SNAP_G] < 0.5,
-        gdp=snap[L.SNAP_GDP],
-    )
+    return MemberView(snap)
 
 
 def _result(rec, ev, em, traces, n_thr) -> KernelResult:

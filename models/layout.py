@@ -116,6 +116,21 @@ N_EM = 2
 SNAP_ACTIVE, SNAP_DIS, SNAP_B, SNAP_C, SNAP_G, SNAP_GDP = range(6)
 N_SNAP = 6
 
+# per-member summary over simulations at each record step: msum[var, k, i] (float64 sums;
+# counts are exact integers) and a burden histogram mhist[k, i, bin]
+(MSUM_ACTIVE, MSUM_DIS, MSUM_SCEPT, MSUM_MEETS, MSUM_C, MSUM_C2, MSUM_B, MSUM_B2) = range(8)
+N_MSUM = 8
+MSUM_NAMES = (
+    "n_active",
+    "n_disengaged",
+    "n_sceptical",
+    "n_meets_target",
+    "commitment_sum",
+    "commitment_sumsq",
+    "burden_sum",
+    "burden_sumsq",
+)
+
 NEVER = 32767  # event step meaning "not within the horizon"
 
 # dissolution causes

@@ -137,7 +137,7 @@ def _record(setup, state, d, rec, k, arms, hwar) -> None:
         rec[L.REC_MEET + j, k] = (act * forces * (ms[L.MS_B] >= thr)).sum(axis=1)
 
 
-def step(k, setup, state, noise, rec, ev, em, snap=None) -> None:
+def step(k, setup, state, noise, rec, ev, em, snap=None, summary=None) -> None:
     """Record the state at step k and, if ``noise`` is given, update it to k + 1.
 
     ``snap`` (N_SNAP, S, N), if given, receives the member state at k before the update.
@@ -181,9 +181,37 @@ def step(k, setup, state, noise, rec, ev, em, snap=None) -> None:
         ):
             snap[j] = ms[v]
         snap[L.SNAP_GDP] = d["Y"]
+    if summary is not None:
+        _summarise_members(k, setup, state, d, summary)
     if noise is None:
         return
     _update(k, setup, state, d, noise, ev, em, hwar, dshare)
+
+
+def _summarise_members(k, setup, state, d, summary) -> None:
+    """Per-member sums over simulations at step k (counts, moments, burden histogram)."""
+    msum, mhist, lo, width = summary
+    ms = state.ms
+    act = ms[L.MS_M] > 0.5
+    b = ms[L.MS_B].astype(np.float64)
+    c = d["c"].astype(np.float64)
+    tgt = setup.target[min(k, setup.steps - 1)][None, :]
+    forces = setup.mf[L.MF_FORCES][None, :] > 0.5
+    for j, x in (
+        (L.MSUM_ACTIVE, act),
+        (L.MSUM_DIS, act & (ms[L.MS_DIS] > 0.5)),
+        (L.MSUM_SCEPT, ms[L.MS_G] < 0.5),
+        (L.MSUM_MEETS, act & forces & (b >= tgt - 1e-6)),
+        (L.MSUM_C, c),
+        (L.MSUM_C2, c * c),
+        (L.MSUM_B, b),
+        (L.MSUM_B2, b * b),
+    ):
+        msum[j, k] += x.sum(axis=0)
+    nb = mhist.shape[2]
+    idx = np.clip(((b - lo) / width).astype(np.int64), 0, nb - 1)
+    N = b.shape[1]
+    mhist[k] += np.bincount((idx + nb * np.arange(N)).ravel(), minlength=N * nb).reshape(N, nb)
 
 
 def _update(k, setup, state, d, noise, ev, em, hwar, dshare) -> None:

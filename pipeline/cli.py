@@ -23,16 +23,21 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
             path = builtin_path(args.show)
             print(path.read_text(encoding="utf-8"), end="")
         except FileNotFoundError:
-            print(f"alliance-risk: no built-in scenario {args.show!r} "
-                  f"(built-in: {', '.join(builtin_names())})", file=sys.stderr)
+            print(
+                f"alliance-risk: no built-in scenario {args.show!r} "
+                f"(built-in: {', '.join(builtin_names())})",
+                file=sys.stderr,
+            )
             return 2
         return 0
     rows = [(n, load_scenario(n)) for n in builtin_names()]
     width = max(len(n) for n, _ in rows)
     for name, sc in rows:
         default = " (default)" if name == "nato-2025" else ""
-        print(f"{name:<{width}}  {len(sc.members)} members, {sc.time.steps} x "
-              f"{sc.time.step_months} months from {sc.time.start}{default}")
+        print(
+            f"{name:<{width}}  {len(sc.members)} members, {sc.time.steps} x "
+            f"{sc.time.step_months} months from {sc.time.start}{default}"
+        )
         print(f"{'':<{width}}  {sc.scenario.description}")
     print("\nCopy one to start your own: alliance-risk scenarios --show nato-2025 > my.toml")
     return 0
@@ -48,14 +53,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
             status = 2
             continue
-        print(f"{spec}: ok: scenario {sc.name!r}, {len(sc.members)} members, "
-              f"{len(sc.parameter_names)} uncertain inputs, sha256 {sc.sha256[:12]}")
+        print(
+            f"{spec}: ok: scenario {sc.name!r}, {len(sc.members)} members, "
+            f"{len(sc.parameter_names)} uncertain inputs, sha256 {sc.sha256[:12]}"
+        )
     return status
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="alliance-risk", description=DESCRIPTION,
+        prog="alliance-risk",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
