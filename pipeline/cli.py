@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from models.errors import ScenarioError
 from models.scenario import builtin_names, builtin_path, load_scenario
 
+USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError,)
+
 DESCRIPTION = """\
 Monte Carlo risk forecasts of military-alliance stability.
 
@@ -60,6 +62,84 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
+def _print_headlines(ds, run_id: str) -> None:
+    from pipeline.results import headline_table
+
+    rows = headline_table(ds)
+    width = max(len(r[0]) for r in rows)
+    print(
+        f"run {run_id}: {ds.attrs['scenario_name']}, {ds.attrs['sims']:,} simulations, "
+        f"seed {ds.attrs['seed']}, sampler {ds.attrs['sampler']}"
+    )
+    print(f"{'':<{width}}  {'1 yr':>17}  {'5 yr':>17}  {'10 yr':>17}")
+    for name, cells in rows:
+        print(f"{name:<{width}}  " + "  ".join(f"{c:>17}" for c in cells))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.api import extend_run, resume_run, run_forecast
+
+    common = dict(
+        scheduler=args.scheduler, workers=args.workers, progress=False if args.no_progress else None
+    )
+    if args.resume:
+        res = resume_run(args.store, args.resume, args.scenario, **common)
+    elif args.extend:
+        if args.sims is None:
+            raise SystemExit("alliance-risk: --extend needs --sims (the new total)")
+        res = extend_run(args.store, args.extend, args.sims, **common)
+    else:
+        res = run_forecast(
+            args.scenario or "nato-2025",
+            sims=100_000 if args.sims is None else args.sims,
+            seed=args.seed,
+            store=args.store,
+            sampler=args.sampler,
+            block_size=args.block_size,
+            keep_samples=args.keep_samples,
+            target_se=args.target_se,
+            **common,
+        )
+    _print_headlines(res.dataset, res.run_id)
+    rate = res.blocks_run * res.dataset.attrs["block_size"] / max(res.seconds, 1e-9)
+    print(f"stored in {res.store} ({res.seconds:.1f} s, {rate:,.0f} simulations/s)")
+    print(res.run_id)
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from pipeline.store import ForecastStore
+
+    fs = ForecastStore(args.store, create=False)
+    cat = fs.catalog()
+    print(f"{'run id':<48} {'scenario':<22} {'sims':>11}  created")
+    for e in cat:
+        print(f"{e['run_id']:<48} {e['scenario']:<22} {e['sims']:>11,}  {e['created']}")
+    staged = fs.staged_runs()
+    if staged:
+        print("\nincomplete (resume with `alliance-risk run --resume ID`, or `discard`):")
+        for rid in staged:
+            print(f"  {rid}: {len(fs.done_blocks(rid))} blocks done")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from pipeline.store import ForecastStore
+
+    fs = ForecastStore(args.store, create=False)
+    rid = fs.resolve(args.run)
+    _print_headlines(fs.open_run(rid), rid)
+    return 0
+
+
+def _cmd_discard(args: argparse.Namespace) -> int:
+    from pipeline.store import ForecastStore
+
+    ForecastStore(args.store, create=False).discard(args.run)
+    print(f"discarded {args.run}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alliance-risk",
@@ -73,6 +153,50 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check scenario files (or built-in names)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=_cmd_validate)
+    p = sub.add_parser("run", help="run a forecast into a store (local Dask cluster by default)")
+    p.add_argument("scenario", nargs="?", help="built-in name or TOML file (default nato-2025)")
+    p.add_argument(
+        "--sims", type=int, help="simulations (default 100000; with --extend: new total)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--store", default="forecasts.zarr", help="Zarr store path (default ./forecasts.zarr)"
+    )
+    p.add_argument(
+        "--scheduler",
+        help="Dask scheduler address (default $DASK_SCHEDULER_ADDRESS, else a local cluster)",
+    )
+    p.add_argument("--workers", type=int, help="local cluster workers (default: one per core)")
+    p.add_argument("--sampler", choices=["mc", "lhs", "sobol"], default="mc")
+    p.add_argument(
+        "--block-size",
+        type=int,
+        default=10_000,
+        help="simulations per block (part of the result's identity)",
+    )
+    p.add_argument(
+        "--keep-samples", action="store_true", help="also store per-simulation inputs and outcomes"
+    )
+    p.add_argument(
+        "--target-se",
+        type=float,
+        help="add blocks until every headline probability's s.e. is below this",
+    )
+    p.add_argument("--resume", metavar="RUN_ID", help="finish a killed run")
+    p.add_argument("--extend", metavar="RUN_ID", help="extend a published run to --sims")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("runs", help="list the runs in a store")
+    p.add_argument("store")
+    p.set_defaults(func=_cmd_runs)
+    p = sub.add_parser("show", help="headline table of a run (default: the newest)")
+    p.add_argument("store")
+    p.add_argument("run", nargs="?", help="run id or scenario name (its latest run)")
+    p.set_defaults(func=_cmd_show)
+    p = sub.add_parser("discard", help="delete an incomplete run from staging")
+    p.add_argument("store")
+    p.add_argument("run")
+    p.set_defaults(func=_cmd_discard)
     return parser
 
 
@@ -82,7 +206,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return args.func(args)
+    from pipeline.execute import ClusterError
+    from pipeline.plan import PlanError
+    from pipeline.store import StoreError
+
+    try:
+        return args.func(args)
+    except (*USER_ERRORS, PlanError, StoreError, ClusterError) as err:
+        for line in str(err).splitlines() or [type(err).__name__]:
+            print(
+                f"alliance-risk: {line}" if not line.startswith(("/", ".")) else line,
+                file=sys.stderr,
+            )
+        return 2
 
 
 def entry() -> None:

@@ -1,0 +1,360 @@
+"""Plain Python entry points (also used by the CLI and the Prefect flows).
+
+``run_forecast`` plans a run, executes its blocks on Dask, folds their statistics in block
+order and publishes the Dataset; ``resume_run`` finishes a killed run from its completed
+blocks; ``extend_run`` adds simulations to a published run (same result as a larger run from
+the start). All inputs are checked before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from models import MODEL_VERSION
+from models.errors import ScenarioError
+from models.scenario import Scenario, load_scenario, parse_scenario
+from pipeline.execute import dask_client, run_blocks
+from pipeline.plan import DEFAULT_BLOCK_SIZE, PlanError, RunSpec
+from pipeline.results import HEADLINES, SCHEMA_VERSION, build_dataset
+from pipeline.stats import CONTINUOUS, merge
+from pipeline.store import ForecastStore, StoreError, new_run_id
+
+DEFAULT_STORE = "forecasts.zarr"
+DEFAULT_SIMS = 100_000
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    store: Path
+    dataset: xr.Dataset
+    seconds: float
+    sims: int
+    blocks_run: int
+
+
+def _package_version() -> str:
+    try:
+        return version("alliance-risk")
+    except PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "0+unknown"
+
+
+def _scenario_from(spec: str | Scenario) -> Scenario:
+    return spec if isinstance(spec, Scenario) else load_scenario(spec)
+
+
+def _scenario_from_text(text: str, source: str) -> Scenario:
+    return parse_scenario(tomllib.loads(text), source=source, text=text)
+
+
+def run_forecast(
+    scenario: str | Scenario = "nato-2025",
+    sims: int = DEFAULT_SIMS,
+    seed: int = 0,
+    store: str | Path = DEFAULT_STORE,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    sampler: str = "mc",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    keep_samples: bool = False,
+    target_se: float | None = None,
+    max_sims: int = 10_000_000,
+    progress: bool | None = None,
+    client=None,
+) -> RunResult:
+    """Run a forecast and publish it; returns the run id and the Dataset."""
+    sc = _scenario_from(scenario)
+    spec = RunSpec(sc.name, seed, sims, sampler, block_size)
+    if target_se is not None and not 0 < target_se < 0.5:
+        raise PlanError(f"target standard error must be in (0, 0.5), got {target_se}")
+    fs = ForecastStore(store)
+    run_id = new_run_id(sc.name, seed)
+    manifest = {
+        "run_id": run_id,
+        "scenario_name": sc.name,
+        "scenario_toml": sc.source_text,
+        "scenario_sha256": sc.sha256,
+        "spec": dataclasses.asdict(spec),
+        "keep_samples": keep_samples,
+        "target_se": target_se,
+        "max_sims": max_sims,
+        "extends": None,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    fs.create_staging(run_id, manifest)
+    return _complete(fs, run_id, sc, spec, manifest, scheduler, workers, progress, client)
+
+
+def resume_run(
+    store: str | Path,
+    run_id: str,
+    scenario: str | Scenario | None = None,
+    *,
+    scheduler=None,
+    workers=None,
+    progress=None,
+    client=None,
+) -> RunResult:
+    """Finish a run that was killed part-way, from its completed blocks."""
+    fs = ForecastStore(store, create=False)
+    manifest = fs.read_manifest(run_id)
+    sc = _scenario_from_text(manifest["scenario_toml"], manifest["scenario_name"])
+    if scenario is not None and _scenario_from(scenario).sha256 != manifest["scenario_sha256"]:
+        raise PlanError(
+            f"run {run_id} was started with scenario {manifest['scenario_name']!r} "
+            f"(sha256 {manifest['scenario_sha256'][:12]}); the scenario given "
+            "differs — resume without a scenario or start a new run"
+        )
+    spec = RunSpec(**manifest["spec"])
+    return _complete(fs, run_id, sc, spec, manifest, scheduler, workers, progress, client)
+
+
+def extend_run(
+    store: str | Path,
+    run_id: str,
+    sims: int,
+    *,
+    scheduler=None,
+    workers=None,
+    progress=None,
+    client=None,
+) -> RunResult:
+    """A new run with ``sims`` simulations in all, reusing a published run's blocks."""
+    fs = ForecastStore(store, create=False)
+    base = fs.resolve(run_id)
+    attrs = dict(zarr.open_group(str(fs.run_path(base)), mode="r").attrs)
+    sc = _scenario_from_text(attrs["scenario"], attrs["scenario_name"])
+    old = RunSpec(sc.name, attrs["seed"], attrs["sims"], attrs["sampler"], attrs["block_size"])
+    spec = dataclasses.replace(old, sims=sims)
+    if spec.n_blocks <= old.n_blocks:
+        raise PlanError(
+            f"--sims must exceed the {old.total_sims} simulations of run {base} "
+            f"by at least one block of {old.block_size}, got {sims}"
+        )
+    if attrs.get("keep_samples"):
+        raise PlanError(
+            f"run {base} kept per-simulation samples; extending such runs is not "
+            "supported yet — start a new run of the larger size"
+        )
+    new_id = new_run_id(sc.name, old.seed)
+    manifest = {
+        "run_id": new_id,
+        "scenario_name": sc.name,
+        "scenario_toml": attrs["scenario"],
+        "scenario_sha256": attrs["scenario_sha256"],
+        "spec": dataclasses.asdict(spec),
+        "keep_samples": False,
+        "target_se": None,
+        "max_sims": spec.total_sims,
+        "extends": {"run_id": base, "n_blocks": old.n_blocks},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    fs.create_staging(new_id, manifest)
+    return _complete(fs, new_id, sc, spec, manifest, scheduler, workers, progress, client)
+
+
+def _complete(fs, run_id, sc, spec, manifest, scheduler, workers, progress, client) -> RunResult:
+    t0 = time.perf_counter()
+    first = manifest["extends"]["n_blocks"] if manifest["extends"] else 0
+    samples_path = None
+    if manifest["keep_samples"]:
+        samples_path = _samples_group(fs, run_id, sc, spec)
+    ran = 0
+    with _client(client, scheduler, workers) as c:
+        while True:
+            done = fs.done_blocks(run_id)
+            todo = [b for b in range(first, spec.n_blocks) if b not in done]
+            run_blocks(
+                c,
+                sc,
+                spec,
+                todo,
+                lambda b, st: fs.save_block(run_id, b, st),
+                run_key=run_id,
+                samples_path=samples_path,
+                progress=progress,
+                done=len(done) + first,
+            )
+            ran += len(todo)
+            totals = _fold(fs, run_id, spec, manifest)
+            more = _adaptive_sims(totals, spec, manifest)
+            if more is None:
+                break
+            spec = dataclasses.replace(spec, sims=more)
+            manifest["spec"] = dataclasses.asdict(spec)
+            _rewrite(fs, run_id, manifest)
+            if samples_path:
+                _grow_samples(samples_path, spec)
+    ds = build_dataset(sc, totals)
+    ds.attrs.update(_run_attrs(run_id, sc, spec, manifest, totals))
+    entry = {
+        "run_id": run_id,
+        "scenario": sc.name,
+        "created": ds.attrs["created"],
+        "sims": int(totals["n_sims"]),
+        "seed": spec.seed,
+        "sampler": spec.sampler,
+        "status": "complete",
+    }
+    fs.publish(run_id, ds, totals, entry)
+    return RunResult(
+        run_id,
+        fs.run_path(run_id),
+        fs.open_run(run_id),
+        time.perf_counter() - t0,
+        int(totals["n_sims"]),
+        ran,
+    )
+
+
+def _rewrite(fs: ForecastStore, run_id: str, manifest: dict) -> None:
+    import json
+
+    from pipeline.store import _atomic_write
+
+    _atomic_write(fs.staging(run_id) / "run.json", json.dumps(manifest, indent=1).encode())
+
+
+class _client:
+    def __init__(self, client, scheduler, workers):
+        self.client, self.scheduler, self.workers, self._cm = client, scheduler, workers, None
+
+    def __enter__(self):
+        if self.client is not None:
+            return self.client
+        self._cm = dask_client(self.scheduler, self.workers)
+        return self._cm.__enter__()
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc) if self._cm is not None else False
+
+
+def _fold(fs: ForecastStore, run_id: str, spec: RunSpec, manifest: dict) -> dict:
+    """Left fold of block statistics in block order (after the base run's, when extending)."""
+    totals = None
+    first = 0
+    if manifest["extends"]:
+        totals = fs.load_totals(manifest["extends"]["run_id"])
+        first = manifest["extends"]["n_blocks"]
+    for b in range(first, spec.n_blocks):
+        totals = merge(totals, fs.load_block(run_id, b))
+    return totals
+
+
+def _adaptive_sims(totals: dict, spec: RunSpec, manifest: dict) -> int | None:
+    """With a target standard error: the total number of simulations still needed, or None."""
+    target = manifest.get("target_se")
+    if target is None:
+        return None
+    n = int(totals["n_sims"])
+    worst = 0.0
+    for name in (
+        "n_intact",
+        "n_intact_with_hegemon",
+        "n_any_withdrawal",
+        "n_hegemon_withdrawn",
+        "n_conflict",
+    ):
+        p = totals[name][-1] / n
+        worst = max(worst, p * (1 - p))
+    needed = math.ceil(max(worst, 1e-12) / target**2)
+    if needed <= n or n >= manifest["max_sims"]:
+        return None
+    needed = min(max(needed, n + spec.block_size), manifest["max_sims"])
+    return math.ceil(needed / spec.block_size) * spec.block_size
+
+
+def _run_attrs(run_id, sc: Scenario, spec: RunSpec, manifest: dict, totals: dict) -> dict:
+    return {
+        "title": f"alliance-risk forecast: {sc.name}",
+        "run_id": run_id,
+        "run_status": "complete",
+        "scenario_name": sc.name,
+        "scenario": sc.source_text,
+        "scenario_sha256": sc.sha256,
+        "seed": spec.seed,
+        "sims": int(totals["n_sims"]),
+        "sampler": spec.sampler,
+        "block_size": spec.block_size,
+        "n_blocks": spec.n_blocks,
+        "rng": "numpy PCG64, SeedSequence(seed, spawn_key=(block, stream)); stream 0 "
+        "parameters, stream 1 innovations",
+        "keep_samples": bool(manifest["keep_samples"]),
+        "target_se": manifest["target_se"] if manifest["target_se"] is not None else "none",
+        "extends": manifest["extends"]["run_id"] if manifest["extends"] else "none",
+        "package_version": _package_version(),
+        "model_version": MODEL_VERSION,
+        "schema_version": SCHEMA_VERSION,
+        "created": manifest["created"],
+        "headline_variables": list(HEADLINES),
+    }
+
+
+def _samples_group(fs: ForecastStore, run_id: str, sc: Scenario, spec: RunSpec) -> str:
+    path = fs.staging(run_id) / "samples"
+    if path.exists():
+        return str(path)
+    g = zarr.open_group(str(path), mode="w", zarr_format=3)
+    n, B, N = spec.total_sims, spec.block_size, len(sc.members)
+    g.attrs.update(description="per-simulation results (--keep-samples)")
+    arrays = {
+        "parameters": ((n, len(sc.parameter_names)), "float64", ["sim", "parameter"]),
+        "withdrawal_step": ((n, N), "int16", ["sim", "member"]),
+        "dissolution_step": ((n,), "int16", ["sim"]),
+        "dissolution_cause": ((n,), "int8", ["sim"]),
+        "onset_step": ((n,), "int16", ["sim"]),
+        "final_members": ((n,), "int16", ["sim"]),
+        **{f"final_{c.name}": ((n,), "float32", ["sim"]) for c in CONTINUOUS},
+    }
+    for name, (shape, dtype, dims) in arrays.items():
+        chunks = (B, *shape[1:])
+        a = g.create_array(
+            name,
+            shape=shape,
+            chunks=chunks,
+            dtype=dtype,
+            fill_value=-1 if dtype.startswith("int") else np.nan,
+            dimension_names=dims,
+        )
+        a.attrs["long_name"] = name.replace("_", " ")
+    g.create_array(
+        "parameter", data=np.array(sc.parameter_names, dtype=str), dimension_names=["parameter"]
+    )
+    return str(path)
+
+
+def _grow_samples(path: str, spec: RunSpec) -> None:
+    g = zarr.open_group(path, mode="r+")
+    for name, arr in g.arrays():
+        if name != "parameter" and arr.shape[0] < spec.total_sims:
+            arr.resize((spec.total_sims, *arr.shape[1:]))
+
+
+def open_run(store: str | Path, run_id: str | None = None) -> xr.Dataset:
+    return ForecastStore(store, create=False).open_run(run_id)
+
+
+__all__ = [
+    "DEFAULT_SIMS",
+    "DEFAULT_STORE",
+    "RunResult",
+    "ScenarioError",
+    "StoreError",
+    "extend_run",
+    "open_run",
+    "resume_run",
+    "run_forecast",
+]

@@ -1,0 +1,123 @@
+"""Execution on Dask: a LocalCluster by default, or an existing scheduler.
+
+Each task runs one block through the kernel and reduces it on the worker; the client receives
+small statistics as blocks finish (in any order), hands each to ``on_block`` (which persists
+it) and releases the future at once, so client memory does not grow with the number of
+blocks. At most ``2 x threads`` blocks are in flight. A failed block is retried by Dask
+(``retries``); a block that still fails stops the run, whose completed blocks stay resumable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+import zarr
+from dask.distributed import Client, LocalCluster, as_completed
+from tqdm.auto import tqdm
+
+from models.scenario import Scenario
+from pipeline.plan import RunSpec
+from pipeline.stats import simulate_block
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+RETRIES = 3
+
+
+class ClusterError(RuntimeError):
+    """The Dask scheduler cannot be reached or used (one line, for the user)."""
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Client]:
+    """A Client on ``scheduler`` (or $DASK_SCHEDULER_ADDRESS), else on a new LocalCluster."""
+    address = scheduler or os.environ.get(SCHEDULER_ENV)
+    if address:
+        try:
+            client = Client(address, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers or max(os.cpu_count() or 1, 1)
+    with (
+        LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+def _block_task(scenario: Scenario, spec: RunSpec, block: int, samples_path: str | None):
+    stats, samples = simulate_block(scenario, spec, block, keep_samples=samples_path is not None)
+    if samples is not None:
+        group = zarr.open_group(samples_path, mode="r+")
+        lo, hi = block * spec.block_size, (block + 1) * spec.block_size
+        for name, values in samples.items():
+            group[name][lo:hi] = values  # whole chunks: one writer per chunk
+    return stats
+
+
+def run_blocks(
+    client: Client,
+    scenario: Scenario,
+    spec: RunSpec,
+    blocks: Iterable[int],
+    on_block: Callable[[int, dict], None],
+    run_key: str,
+    samples_path: str | None = None,
+    progress: bool | None = None,
+    done: int = 0,
+) -> None:
+    """Run ``blocks`` and call ``on_block(b, stats)`` as each completes."""
+    todo = list(blocks)
+    threads = max(sum(client.nthreads().values()), 1)
+    window = 2 * threads
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(
+        total=spec.n_blocks * spec.block_size,
+        initial=done * spec.block_size,
+        unit="sim",
+        unit_scale=True,
+        disable=not show,
+        desc=scenario.name,
+        smoothing=0.1,
+    )
+    scen = client.scatter(scenario, broadcast=True) if todo else None
+    pending = iter(todo)
+
+    def submit(b):
+        return client.submit(
+            _block_task,
+            scen,
+            spec,
+            b,
+            samples_path,
+            key=f"{run_key}-b{b}",
+            retries=RETRIES,
+            pure=False,
+        )
+
+    futures = as_completed([submit(b) for _, b in zip(range(window), pending, strict=False)])
+    try:
+        for fut in futures:
+            block = int(fut.key.rsplit("-b", 1)[1])
+            stats = fut.result()
+            fut.release()
+            on_block(block, stats)
+            bar.update(spec.block_size)
+            nxt = next(pending, None)
+            if nxt is not None:
+                futures.add(submit(nxt))
+    finally:
+        bar.close()
