@@ -94,8 +94,9 @@ def run_forecast(
         "extends": None,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    fs.create_staging(run_id, manifest)
-    return _complete(fs, run_id, sc, spec, manifest, scheduler, workers, progress, client)
+    with _client(client, scheduler, workers) as c:  # reach the cluster before writing
+        fs.create_staging(run_id, manifest)
+        return _complete(fs, run_id, sc, spec, manifest, progress, c)
 
 
 def resume_run(
@@ -119,7 +120,8 @@ def resume_run(
             "differs — resume without a scenario or start a new run"
         )
     spec = RunSpec(**manifest["spec"])
-    return _complete(fs, run_id, sc, spec, manifest, scheduler, workers, progress, client)
+    with _client(client, scheduler, workers) as c:
+        return _complete(fs, run_id, sc, spec, manifest, progress, c)
 
 
 def extend_run(
@@ -162,42 +164,42 @@ def extend_run(
         "extends": {"run_id": base, "n_blocks": old.n_blocks},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    fs.create_staging(new_id, manifest)
-    return _complete(fs, new_id, sc, spec, manifest, scheduler, workers, progress, client)
+    with _client(client, scheduler, workers) as c:
+        fs.create_staging(new_id, manifest)
+        return _complete(fs, new_id, sc, spec, manifest, progress, c)
 
 
-def _complete(fs, run_id, sc, spec, manifest, scheduler, workers, progress, client) -> RunResult:
+def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
     t0 = time.perf_counter()
     first = manifest["extends"]["n_blocks"] if manifest["extends"] else 0
     samples_path = None
     if manifest["keep_samples"]:
         samples_path = _samples_group(fs, run_id, sc, spec)
     ran = 0
-    with _client(client, scheduler, workers) as c:
-        while True:
-            done = fs.done_blocks(run_id)
-            todo = [b for b in range(first, spec.n_blocks) if b not in done]
-            run_blocks(
-                c,
-                sc,
-                spec,
-                todo,
-                lambda b, st: fs.save_block(run_id, b, st),
-                run_key=run_id,
-                samples_path=samples_path,
-                progress=progress,
-                done=len(done) + first,
-            )
-            ran += len(todo)
-            totals = _fold(fs, run_id, spec, manifest)
-            more = _adaptive_sims(totals, spec, manifest)
-            if more is None:
-                break
-            spec = dataclasses.replace(spec, sims=more)
-            manifest["spec"] = dataclasses.asdict(spec)
-            _rewrite(fs, run_id, manifest)
-            if samples_path:
-                _grow_samples(samples_path, spec)
+    while True:
+        done = fs.done_blocks(run_id)
+        todo = [b for b in range(first, spec.n_blocks) if b not in done]
+        run_blocks(
+            c,
+            sc,
+            spec,
+            todo,
+            lambda b, st: fs.save_block(run_id, b, st),
+            run_key=run_id,
+            samples_path=samples_path,
+            progress=progress,
+            done=len(done) + first,
+        )
+        ran += len(todo)
+        totals = _fold(fs, run_id, spec, manifest)
+        more = _adaptive_sims(totals, spec, manifest)
+        if more is None:
+            break
+        spec = dataclasses.replace(spec, sims=more)
+        manifest["spec"] = dataclasses.asdict(spec)
+        _rewrite(fs, run_id, manifest)
+        if samples_path:
+            _grow_samples(samples_path, spec)
     ds = build_dataset(sc, totals)
     ds.attrs.update(_run_attrs(run_id, sc, spec, manifest, totals))
     entry = {
@@ -330,9 +332,13 @@ def _samples_group(fs: ForecastStore, run_id: str, sc: Scenario, spec: RunSpec) 
             dimension_names=dims,
         )
         a.attrs["long_name"] = name.replace("_", " ")
-    g.create_array(
-        "parameter", data=np.array(sc.parameter_names, dtype=str), dimension_names=["parameter"]
+    names = g.create_array(
+        "parameter",
+        shape=(len(sc.parameter_names),),
+        dtype=zarr.dtype.VariableLengthUTF8(),
+        dimension_names=["parameter"],
     )
+    names[:] = np.array(sc.parameter_names, dtype=object)
     return str(path)
 
 

@@ -5,6 +5,7 @@ Layout (docs/store.md is the contract)::
     STORE/                      root group; attrs: schema_version, catalog, latest
       runs/<run_id>/            one published run: an xarray Dataset (consolidated metadata)
       staging/<run_id>/         a run in progress: run.json, blocks/<b>.npz, samples/
+      stats/<run_id>.npz        a published run's folded statistics (internal, for --extend)
       .lock                     serialises catalog updates
 
 A run becomes visible only when complete: its Dataset is written under staging/, renamed into
@@ -72,6 +73,7 @@ class ForecastStore:
                 catalog=[],
                 latest={},
             )
+            g.create_group("runs").attrs.update(description="published runs, one group each")
         else:
             raise StoreError(f"{self.root}: not an alliance-risk store")
 
@@ -165,8 +167,12 @@ class ForecastStore:
         if out.exists():
             shutil.rmtree(out)
         ds.to_zarr(str(out), mode="w", zarr_format=3, consolidated=True)
-        with open(out / "sufficient_statistics.npz", "wb") as fh:
+        stats = self.stats_path(run_id)  # outside the Zarr hierarchy: internal, for --extend
+        stats.parent.mkdir(exist_ok=True)
+        tmp = stats.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
             np.savez(fh, **totals)
+        os.replace(tmp, stats)
         samples = staging / "samples"
         if samples.exists():
             os.replace(samples, out / "samples")
@@ -188,8 +194,11 @@ class ForecastStore:
         rid = self.resolve(run_id)
         return xr.open_zarr(str(self.run_path(rid)), consolidated=True)
 
+    def stats_path(self, run_id: str) -> Path:
+        return self.root / "stats" / f"{run_id}.npz"
+
     def load_totals(self, run_id: str) -> dict[str, np.ndarray]:
-        with np.load(self.run_path(run_id) / "sufficient_statistics.npz") as z:
+        with np.load(self.stats_path(run_id)) as z:
             return {k: z[k] for k in z.files}
 
 

@@ -1,84 +1,8 @@
-"""Shared test helpers: scenarios with every coupling off, for the analytic special cases."""
+"""Shared fixtures (helpers live in model_helpers.py and pipeline/store_helpers.py)."""
 
 from __future__ import annotations
 
-import tomllib
-
-import numpy as np
 import pytest
-
-from models.kernel import simulate
-from models.parameters import GLOBAL_NAMES
-from models.sampling import sample_parameters
-from models.scenario import builtin_path, parse_scenario
-
-NEUTRAL = {name: 0.0 for name in GLOBAL_NAMES} | {
-    "gdp_common_share": 0.5,
-    "capability_depreciation": 0.1,
-    "proximity_scale": 1000.0,
-    "threat_reversion": 0.5,
-    "adversary_fatigue": 0.3,
-    "adversary_ceiling": 10.0,
-    "government_support_effect": 1.0,
-    "sceptic_hazard_ratio": 1.0,
-    "hegemon_exit_pass": 1.0,
-    "disengaged_contribution": 0.5,
-    "commitment_base": 0.75,
-    "pandemic_quarters": 4.0,
-}
-
-
-def fixed(value: float) -> dict:
-    return {"dist": "fixed", "value": float(value)}
-
-
-def base_dict() -> dict:
-    return tomllib.loads(builtin_path("nato-2025").read_text())
-
-
-def neutral_scenario(params=None, sections=None, members=None, n_members=None):
-    """nato-2025 with every coupling off and every uncertain input fixed at a neutral value.
-
-    ``params`` maps parameter names to values or distribution dicts; ``sections`` updates
-    top-level tables; ``members`` maps a member index to field overrides.
-    """
-    data = base_dict()
-    data["parameters"] = {k: fixed(v) for k, v in NEUTRAL.items()}
-    for k, v in (params or {}).items():
-        data["parameters"][k] = v if isinstance(v, dict) else fixed(v)
-    data["member_parameters"] = {"growth": fixed(0.0), "sceptical_share": fixed(0.2)}
-    data["couplings"] = {k: False for k in data["couplings"]}
-    data["dissolution"] = {
-        "cohesion_fraction": 0.0,
-        "cohesion_quarters": 4,
-        "min_retention": 0.0,
-        "min_members": 0,
-    }
-    data["alliance"]["notice_quarters"] = 0
-    data["alliance"]["burden_min"] = 0.0
-    data["alliance"]["burden_max"] = 100.0
-    rows = data["members"][: n_members or len(data["members"])]
-    for row in rows:
-        row.pop("growth", None)
-        row.pop("sceptical_share", None)
-    for i, over in (members or {}).items():
-        rows[i].update(over)
-    data["members"] = rows
-    for key, vals in (sections or {}).items():
-        data[key] = {**data.get(key, {}), **vals}
-    return parse_scenario(data, source="test")
-
-
-def run(scenario, n, seed=0, backend="numba", **kw):
-    """Sample n parameter rows and simulate them; returns the KernelResult."""
-    params = sample_parameters(scenario, n, np.random.default_rng([seed, 1]))
-    return simulate(scenario, params, np.random.default_rng([seed, 2]), backend=backend, **kw)
-
-
-def se(p, n):
-    """Monte Carlo standard error of a proportion (floored so p = 0 or 1 keeps a margin)."""
-    p = np.asarray(p, dtype=float)
-    return np.sqrt(np.maximum(p * (1 - p), 1.0 / n) / n)
 
 
 @pytest.fixture(params=["numba", "numpy"])

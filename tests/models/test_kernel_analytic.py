@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import neutral_scenario, run, se
+from model_helpers import neutral_scenario, run, se
 from scipy import linalg, stats
 
 N = 32

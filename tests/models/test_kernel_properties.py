@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import neutral_scenario, run
+from model_helpers import neutral_scenario, run
 
 from models.kernel import simulate
 from models.layout import NEVER

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from conftest import base_dict
+from model_helpers import base_dict
 
 from models.errors import ScenarioError
 from models.parameters import GLOBAL_NAMES

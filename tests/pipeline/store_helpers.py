@@ -1,0 +1,41 @@
+"""Pipeline test helpers: digests of datasets, statistics and store trees."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+BLOCK = 2000  # small blocks keep the tests fast; the result depends on it like on the seed
+
+
+def dataset_digest(ds: xr.Dataset) -> dict[str, str]:
+    """sha256 of every variable's bytes (coordinates included)."""
+    out = {}
+    for name in sorted(ds.variables):
+        values = np.asarray(ds[name].values)
+        data = values.astype(str).tobytes() if values.dtype == object else values.tobytes()
+        out[name] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def totals_digest(path: Path) -> str:
+    """Digest of a published run's folded statistics (path: STORE/runs/<id>)."""
+    with np.load(path.parent.parent / "stats" / f"{path.name}.npz") as z:
+        h = hashlib.sha256()
+        for k in sorted(z.files):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(z[k]).tobytes())
+        return h.hexdigest()
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over the relative paths and contents of every file under root."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()

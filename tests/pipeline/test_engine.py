@@ -1,0 +1,221 @@
+"""The distributed engine: bitwise reproducibility whatever the cluster; resume; extend."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from dask.distributed import Client, LocalCluster
+from store_helpers import BLOCK, dataset_digest, totals_digest
+
+from pipeline.api import extend_run, resume_run, run_forecast
+from pipeline.plan import PlanError
+from pipeline.store import ForecastStore
+
+SIMS = 3 * BLOCK
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, client):
+    store = tmp_path_factory.mktemp("ref") / "f.zarr"
+    res = run_forecast(
+        "nato-2025", sims=SIMS, seed=7, store=store, block_size=BLOCK, client=client, progress=False
+    )
+    return res
+
+
+@pytest.mark.parametrize(
+    "workers, processes",
+    [(1, True), (4, True), (2, False)],
+    ids=["1-process", "4-processes", "2-threads"],
+)
+def test_results_are_bitwise_identical_whatever_the_cluster(
+    tmp_path, reference, workers, processes
+):
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=":0",
+            silence_logs=40,
+        ) as cl,
+        Client(cl) as c,
+    ):
+        res = run_forecast(
+            "nato-2025",
+            sims=SIMS,
+            seed=7,
+            store=tmp_path / "f.zarr",
+            block_size=BLOCK,
+            client=c,
+            progress=False,
+        )
+    assert dataset_digest(res.dataset) == dataset_digest(reference.dataset)
+    assert totals_digest(res.store) == totals_digest(reference.store)
+
+
+def test_a_different_seed_gives_different_results(tmp_path, client, reference):
+    res = run_forecast(
+        "nato-2025",
+        sims=SIMS,
+        seed=8,
+        store=tmp_path / "f.zarr",
+        block_size=BLOCK,
+        client=client,
+        progress=False,
+    )
+    assert (
+        dataset_digest(res.dataset)["p_conflict"] != dataset_digest(reference.dataset)["p_conflict"]
+    )
+
+
+def test_extend_n_to_2n_equals_a_2n_run(tmp_path, client, reference):
+    store = tmp_path / "f.zarr"
+    base = run_forecast(
+        "nato-2025", sims=SIMS, seed=7, store=store, block_size=BLOCK, client=client, progress=False
+    )
+    ext = extend_run(store, base.run_id, 2 * SIMS, client=client, progress=False)
+    assert ext.blocks_run == 3
+    full = run_forecast(
+        "nato-2025",
+        sims=2 * SIMS,
+        seed=7,
+        store=tmp_path / "g.zarr",
+        block_size=BLOCK,
+        client=client,
+        progress=False,
+    )
+    assert dataset_digest(ext.dataset) == dataset_digest(full.dataset)
+    assert ext.dataset.attrs["extends"] == base.run_id
+    with pytest.raises(PlanError, match="must exceed"):
+        extend_run(store, base.run_id, SIMS, client=client, progress=False)
+
+
+def test_killed_run_resumes_without_recomputing_blocks(tmp_path, client):
+    """Kill a CLI run with SIGKILL after some blocks; resume it; compare with a clean run."""
+    store = tmp_path / "f.zarr"
+    sims, block = 12 * 1000, 1000
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "run",
+            "nato-2025",
+            "--sims",
+            str(sims),
+            "--seed",
+            "11",
+            "--store",
+            str(store),
+            "--block-size",
+            str(block),
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    fs = None
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if (store / "staging").exists() and (staged := list((store / "staging").iterdir())):
+            fs = ForecastStore(store, create=False)
+            if len(fs.done_blocks(staged[0].name)) >= 3:
+                break
+        if proc.poll() is not None:
+            pytest.fail(f"run ended before it could be killed: {proc.stderr.read().decode()}")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run_id = staged[0].name
+    done = len(fs.done_blocks(run_id))
+    assert 3 <= done < 12
+    assert fs.catalog() == []  # the killed run was never published
+    res = resume_run(store, run_id, client=client, progress=False)
+    assert res.blocks_run == 12 - done
+    clean = run_forecast(
+        "nato-2025",
+        sims=sims,
+        seed=11,
+        store=tmp_path / "g.zarr",
+        block_size=block,
+        client=client,
+        progress=False,
+    )
+    assert dataset_digest(res.dataset) == dataset_digest(clean.dataset)
+    assert [e["run_id"] for e in fs.catalog()] == [run_id]
+
+
+def test_resume_with_a_different_scenario_is_refused(tmp_path, client):
+    store = tmp_path / "f.zarr"
+    fs = ForecastStore(store)
+    fs.create_staging(
+        "r1",
+        {
+            "run_id": "r1",
+            "scenario_name": "nato-2025",
+            "scenario_toml": open(
+                __import__("models.scenario", fromlist=["x"]).builtin_path("nato-2025")
+            ).read(),
+            "scenario_sha256": "0" * 64,
+            "spec": {},
+            "keep_samples": False,
+            "target_se": None,
+            "max_sims": 1,
+            "extends": None,
+            "created": "",
+        },
+    )
+    with pytest.raises(PlanError, match="differs"):
+        resume_run(store, "r1", "detente", client=client)
+
+
+def test_adaptive_sample_size_meets_the_target_se(tmp_path, client):
+    res = run_forecast(
+        "nato-2025",
+        sims=BLOCK,
+        seed=3,
+        store=tmp_path / "f.zarr",
+        block_size=BLOCK,
+        target_se=0.006,
+        client=client,
+        progress=False,
+    )
+    ds = res.dataset
+    for name in ("p_intact", "p_any_withdrawal", "p_conflict"):
+        assert float(ds[f"{name}_se"][-1]) <= 0.006
+    assert res.sims > BLOCK
+    assert res.sims % BLOCK == 0
+
+
+def test_keep_samples_stores_per_simulation_results(tmp_path, client):
+    import zarr
+
+    res = run_forecast(
+        "nato-2025",
+        sims=2 * BLOCK,
+        seed=5,
+        store=tmp_path / "f.zarr",
+        block_size=BLOCK,
+        keep_samples=True,
+        client=client,
+        progress=False,
+    )
+    g = zarr.open_group(str(res.store / "samples"), mode="r")
+    params = g["parameters"][:]
+    assert params.shape == (2 * BLOCK, len(g["parameter"][:]))
+    assert np.isfinite(params).all()
+    onset = g["onset_step"][:]
+    p = float((onset <= 40).mean())
+    assert p == pytest.approx(float(res.dataset["p_conflict"][-1]))
+    wd = g["withdrawal_step"][:]
+    assert wd.shape == (2 * BLOCK, 32)

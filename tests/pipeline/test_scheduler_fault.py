@@ -1,0 +1,131 @@
+"""A real `dask scheduler` and two `dask worker` processes on 127.0.0.1; one worker is killed
+part-way through a run, which still completes with results identical to a local run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from dask.distributed import Client
+from store_helpers import dataset_digest
+
+from pipeline.api import run_forecast
+from pipeline.store import ForecastStore
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    port, dash = free_port(), free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    procs = [
+        subprocess.Popen(
+            [
+                str(BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dashboard-address",
+                f"127.0.0.1:{dash}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    ]
+    for i in range(2):
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "dask"),
+                    "worker",
+                    address,
+                    "--nworkers",
+                    "1",
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                    "--local-directory",
+                    str(tmp_path / f"w{i}"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        )
+    try:
+        with Client(address, timeout="30s") as c:
+            c.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
+
+def test_run_survives_a_killed_worker(cluster, tmp_path, client):
+    sims, block, seed = 24_000, 2000, 21
+    store = tmp_path / "remote.zarr"
+    box = {}
+
+    def target():
+        box["result"] = run_forecast(
+            "nato-2025",
+            sims=sims,
+            seed=seed,
+            store=store,
+            block_size=block,
+            scheduler=cluster,
+            progress=False,
+        )
+
+    worker = threading.Thread(target=target)
+    with Client(cluster) as probe:
+        pids = list(probe.run(os.getpid).values())
+    worker.start()
+    deadline = time.time() + 180
+    killed = False
+    while time.time() < deadline and worker.is_alive():
+        staged = list((store / "staging").iterdir()) if (store / "staging").exists() else []
+        if staged and len(ForecastStore(store, create=False).done_blocks(staged[0].name)) >= 3:
+            os.kill(pids[0], signal.SIGKILL)  # the worker process (its nanny restarts it)
+            killed = True
+            break
+        time.sleep(0.02)
+    worker.join(240)
+    assert killed, "the run finished before a worker could be killed"
+    assert "result" in box, "the run did not complete after a worker was killed"
+    local = run_forecast(
+        "nato-2025",
+        sims=sims,
+        seed=seed,
+        store=tmp_path / "local.zarr",
+        block_size=block,
+        client=client,
+        progress=False,
+    )
+    assert dataset_digest(box["result"].dataset) == dataset_digest(local.dataset)

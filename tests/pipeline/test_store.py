@@ -1,0 +1,208 @@
+"""The Zarr store contract: readers, documented variables, catalog, atomic publication."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+from store_helpers import BLOCK, tree_digest
+
+from pipeline.api import run_forecast
+from pipeline.results import HEADLINES
+from pipeline.store import ForecastStore, StoreError
+
+ALLIANCE_VARS = {
+    "p_intact": ("time",),
+    "p_intact_with_hegemon": ("time",),
+    "p_any_withdrawal": ("time",),
+    "p_hegemon_withdrawn": ("time",),
+    "p_conflict": ("time",),
+    "p_pandemic": ("time",),
+    "p_arms_race": ("time",),
+    "p_dissolved_by_cause": ("time", "cause"),
+    "members_pmf": ("time", "n_members"),
+    "members_mean": ("time",),
+    "n_meeting_mean": ("time", "threshold"),
+    "cohesion_quantile": ("time", "quantile"),
+    "cohesion_mean": ("time",),
+    "cohesion_given_intact_mean": ("time",),
+    "credibility_quantile": ("time", "quantile"),
+    "local_balance_quantile": ("time", "quantile"),
+    "conflict_hazard_mean": ("time",),
+    "art5_honour_rate_mean": (),
+    "p_hegemon_honours": (),
+}
+MEMBER_VARS = {
+    "p_withdrawn": ("time", "member"),
+    "p_notice": ("time", "member"),
+    "p_disengaged": ("time", "member"),
+    "p_meets_target": ("time", "member"),
+    "p_sceptical_government": ("time", "member"),
+    "commitment_mean": ("time", "member"),
+    "burden_mean": ("time", "member"),
+    "burden_quantile": ("time", "member", "quantile"),
+}
+RUN_ATTRS = (
+    "run_id",
+    "scenario",
+    "scenario_sha256",
+    "scenario_name",
+    "seed",
+    "sims",
+    "sampler",
+    "block_size",
+    "package_version",
+    "model_version",
+    "schema_version",
+    "created",
+    "run_status",
+)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, client):
+    store = tmp_path_factory.mktemp("s") / "f.zarr"
+    res = run_forecast(
+        "nato-2025",
+        sims=2 * BLOCK,
+        seed=1,
+        store=store,
+        block_size=BLOCK,
+        client=client,
+        progress=False,
+    )
+    return store, res
+
+
+def test_documented_variables_dims_units_and_attributes(published):
+    _store, res = published
+    ds = xr.open_zarr(str(res.store))
+    for name, dims in {**ALLIANCE_VARS, **MEMBER_VARS}.items():
+        assert ds[name].dims == dims, name
+        for key in ("units", "long_name", "description"):
+            assert ds[name].attrs.get(key), (name, key)
+        if name.startswith("p_"):
+            assert f"{name}_se" in ds, name
+    for name in HEADLINES:
+        p = ds[name].values
+        assert np.all((p >= 0) & (p <= 1))
+    assert ds["p_intact"][0] == 1.0
+    np.testing.assert_allclose(ds["members_pmf"].sum("n_members"), 1.0)
+    for key in RUN_ATTRS:
+        assert key in ds.attrs, key
+    assert ds.attrs["sims"] == 2 * BLOCK and ds.attrs["run_status"] == "complete"
+    assert list(ds["member"].values[:3]) == ["ALB", "BEL", "BGR"]
+    assert ds["time"].values[0] == np.datetime64("2025-01-01")
+    assert ds["time"].values[-1] == np.datetime64("2035-01-01")
+    assert ds["cohesion_quantile"].attrs["quantile_error"] == pytest.approx(1 / 200)
+
+
+def test_store_opens_with_plain_zarr_and_datatree(published):
+    store, res = published
+    root = zarr.open_group(str(store), mode="r")
+    assert root.attrs["schema_version"] == 1
+    run = root[f"runs/{res.run_id}"]
+    assert run["p_conflict"].shape == (41,)
+    assert run["p_conflict"].metadata.zarr_format == 3
+    np.testing.assert_array_equal(run["p_conflict"][:], res.dataset["p_conflict"].values)
+    tree = xr.open_datatree(str(store), engine="zarr", group="runs")
+    assert f"/{res.run_id}" in tree.groups
+    np.testing.assert_array_equal(
+        tree[res.run_id]["p_conflict"].values, res.dataset["p_conflict"].values
+    )
+
+
+def test_catalog_lists_complete_runs_only(published, tmp_path):
+    store, res = published
+    fs = ForecastStore(store, create=False)
+    assert fs.catalog_ids() == [res.run_id]
+    assert fs.latest("nato-2025") == res.run_id
+    entry = fs.catalog()[0]
+    assert entry["status"] == "complete" and entry["sims"] == 2 * BLOCK
+    fs.create_staging("in-progress", {"run_id": "in-progress"})
+    fs.save_block("in-progress", 0, {"n_sims": np.array(1)})
+    assert fs.catalog_ids() == [res.run_id]
+    assert "in-progress" in fs.staged_runs()
+    fs.discard("in-progress")
+    assert fs.staged_runs() == []
+
+
+def cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "nope", "--sims", "2000"], "no such file and no built-in scenario"),
+        (["run", "--sims", "0"], "sims must be a positive integer, got 0"),
+        (["run", "--sims", "-5"], "sims must be a positive integer, got -5"),
+        (
+            ["run", "--sims", "2000", "--scheduler", "tcp://127.0.0.1:1"],
+            "cannot reach the Dask scheduler",
+        ),
+        (["run", "--resume", "no-such-run"], "is not in staging"),
+        (["run", "--extend", "no-such-run", "--sims", "4000"], "no published run 'no-such-run'"),
+        (["show", "{store}", "no-such-run"], "no published run 'no-such-run'"),
+        (["run", "detente", "--resume", "{staged}"], "differs"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(published, args, message):
+    store, _ = published
+    fs = ForecastStore(store, create=False)
+    if "staged" not in fs.staged_runs():
+        from models.scenario import builtin_path
+
+        text = builtin_path("nato-2025").read_text()
+        fs.create_staging(
+            "staged",
+            {
+                "run_id": "staged",
+                "scenario_name": "nato-2025",
+                "scenario_toml": text,
+                "scenario_sha256": "x" * 64,
+                "spec": {
+                    "scenario": "nato-2025",
+                    "seed": 1,
+                    "sims": 2000,
+                    "sampler": "mc",
+                    "block_size": 2000,
+                },
+                "keep_samples": False,
+                "target_se": None,
+                "max_sims": 1,
+                "extends": None,
+                "created": "",
+            },
+        )
+    before = tree_digest(store)
+    args = [a.format(store=store, staged="staged") for a in args]
+    if args[0] == "run":
+        args += ["--store", str(store), "--no-progress"]
+    out = cli(*args)
+    assert out.returncode == 2, out.stderr
+    lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert tree_digest(store) == before
+
+
+def test_store_path_that_is_a_file_or_not_a_store(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(StoreError, match="is a file"):
+        ForecastStore(f)
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "something").write_text("x")
+    with pytest.raises(StoreError, match="not empty and not a store"):
+        ForecastStore(d)
+    with pytest.raises(StoreError, match="cannot create"):
+        ForecastStore(f / "sub")
+    out = cli("run", "--sims", "2000", "--store", str(f), "--no-progress")
+    assert out.returncode == 2 and "is a file" in out.stderr
