@@ -42,6 +42,8 @@ class RunResult:
     seconds: float
     sims: int
     blocks_run: int
+    kernel_seconds: float = 0.0  # summed over this run's blocks, measured on the workers
+    block_seconds: float = 0.0
 
 
 def _package_version() -> str:
@@ -176,6 +178,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
     if manifest["keep_samples"]:
         samples_path = _samples_group(fs, run_id, sc, spec)
     ran = 0
+    timings: list = []
     while True:
         done = fs.done_blocks(run_id)
         todo = [b for b in range(first, spec.n_blocks) if b not in done]
@@ -189,6 +192,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
             samples_path=samples_path,
             progress=progress,
             done=len(done) + first,
+            timings=timings,
         )
         ran += len(todo)
         totals = _fold(fs, run_id, spec, manifest)
@@ -219,6 +223,8 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         time.perf_counter() - t0,
         int(totals["n_sims"]),
         ran,
+        sum(t["kernel"] for t in timings),
+        sum(t["block"] for t in timings),
     )
 
 

@@ -59,13 +59,15 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
 
 
 def _block_task(scenario: Scenario, spec: RunSpec, block: int, samples_path: str | None):
-    stats, samples = simulate_block(scenario, spec, block, keep_samples=samples_path is not None)
+    stats, samples, timing = simulate_block(
+        scenario, spec, block, keep_samples=samples_path is not None
+    )
     if samples is not None:
         group = zarr.open_group(samples_path, mode="r+")
         lo, hi = block * spec.block_size, (block + 1) * spec.block_size
         for name, values in samples.items():
             group[name][lo:hi] = values  # whole chunks: one writer per chunk
-    return stats
+    return stats, timing
 
 
 def run_blocks(
@@ -78,8 +80,13 @@ def run_blocks(
     samples_path: str | None = None,
     progress: bool | None = None,
     done: int = 0,
+    timings: list | None = None,
 ) -> None:
-    """Run ``blocks`` and call ``on_block(b, stats)`` as each completes."""
+    """Run ``blocks`` and call ``on_block(b, stats)`` as each completes.
+
+    ``timings``, if given, receives each block's {"kernel": s, "block": s} measured on the
+    worker (for benchmarks; not part of the stored results).
+    """
     todo = list(blocks)
     threads = max(sum(client.nthreads().values()), 1)
     window = 2 * threads
@@ -112,8 +119,10 @@ def run_blocks(
     try:
         for fut in futures:
             block = int(fut.key.rsplit("-b", 1)[1])
-            stats = fut.result()
+            stats, timing = fut.result()
             fut.release()
+            if timings is not None:
+                timings.append(timing)
             on_block(block, stats)
             bar.update(spec.block_size)
             nxt = next(pending, None)

@@ -11,6 +11,7 @@ most one bin width; the bin width of each variable is stored with it).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,13 +99,20 @@ def _cum_counts(steps: np.ndarray, T: int) -> np.ndarray:
 
 
 def simulate_block(scenario: Scenario, spec: RunSpec, block: int, keep_samples: bool = False):
-    """Run one block through the kernel and reduce it. Returns (stats, samples or None)."""
+    """Run one block through the kernel and reduce it.
+
+    Returns (stats, samples or None, timing) where timing holds the seconds spent in the
+    kernel and in the whole block (kept apart from the statistics, which are deterministic).
+    """
+    t0 = time.perf_counter()
     p_rng, i_rng = block_rngs(spec.seed, block)
     params = sample_parameters(scenario, spec.block_size, p_rng, spec.sampler)
+    t1 = time.perf_counter()
     res = simulate(scenario, params, i_rng, member_summary=BURDEN_BINS)
+    t2 = time.perf_counter()
     stats = reduce_block(scenario, res, res.member_summary)
     samples = _samples(scenario, params, res) if keep_samples else None
-    return stats, samples
+    return stats, samples, {"kernel": t2 - t1, "block": time.perf_counter() - t0}
 
 
 def reduce_block(scenario: Scenario, res, member_stats: dict) -> dict[str, np.ndarray]:

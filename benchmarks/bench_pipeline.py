@@ -1,0 +1,149 @@
+"""End-to-end pipeline throughput, parallel efficiency, peak memory and store size.
+
+    python benchmarks/bench_pipeline.py --sims 1000000 --workers 1 2 [--json out.json]
+
+For each worker count: a LocalCluster (one thread per worker), a warm-up run, then a timed
+run of nato-2025 into a fresh store while a thread samples the resident memory of the client
+and of every worker. Kernel-only throughput (one core, the same block size, in process) is
+measured first for the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+from dask.distributed import Client, LocalCluster
+
+from models.kernel import simulate
+from models.sampling import sample_parameters
+from models.scenario import load_scenario
+from pipeline.api import run_forecast
+
+
+def kernel_rate(block: int) -> float:
+    sc = load_scenario("nato-2025")
+    params = sample_parameters(sc, block, np.random.default_rng(1))
+    simulate(sc, params[:64], np.random.default_rng(0))
+    best = min(_timed(lambda: simulate(sc, params, np.random.default_rng(2))) for _ in range(3))
+    return block / best
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _rss_of_workers(client: Client) -> list[int]:
+    return list(client.run(lambda: psutil.Process().memory_info().rss).values())
+
+
+def measure(workers: int, sims: int, block: int, root: Path) -> dict:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=40,
+        ) as cl,
+        Client(cl) as c,
+    ):
+        run_forecast(
+            "nato-2025",
+            sims=workers * block,
+            seed=99,
+            store=root / "warm.zarr",
+            block_size=block,
+            client=c,
+            progress=False,
+        )
+        peaks = {"client": 0, "worker": 0}
+        stop = threading.Event()
+
+        def sample():
+            me = psutil.Process()
+            while not stop.is_set():
+                peaks["client"] = max(peaks["client"], me.memory_info().rss)
+                try:
+                    peaks["worker"] = max(peaks["worker"], *_rss_of_workers(c))
+                except Exception:
+                    pass
+                stop.wait(0.5)
+
+        t = threading.Thread(target=sample, daemon=True)
+        t.start()
+        store = root / f"w{workers}.zarr"
+        t0 = time.perf_counter()
+        res = run_forecast(
+            "nato-2025", sims=sims, seed=1, store=store, block_size=block, client=c, progress=False
+        )
+        wall = time.perf_counter() - t0
+        stop.set()
+        t.join()
+    size = sum(p.stat().st_size for p in (store / "runs").rglob("*") if p.is_file())
+    return {
+        "workers": workers,
+        "sims": res.sims,
+        "seconds": wall,
+        "sims_per_s": res.sims / wall,
+        "kernel_seconds": res.kernel_seconds,
+        "block_seconds": res.block_seconds,
+        "overhead_vs_kernel": wall * workers / res.kernel_seconds - 1,
+        "peak_client_mib": peaks["client"] / 2**20,
+        "peak_worker_mib": peaks["worker"] / 2**20,
+        "run_store_kib": size / 1024,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sims", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--block-size", type=int, default=10_000)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    kr = kernel_rate(args.block_size)
+    print(f"kernel only (one core, block {args.block_size}): {kr:,.0f} sims/s")
+    root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    rows = []
+    try:
+        for w in args.workers:
+            r = measure(w, args.sims, args.block_size, root)
+            r["per_worker_vs_kernel"] = r["sims_per_s"] / w / kr
+            rows.append(r)
+            print(
+                f"{w} worker(s): {r['sims']:,} sims in {r['seconds']:.1f} s = "
+                f"{r['sims_per_s']:,.0f} sims/s; pipeline time over kernel time "
+                f"(measured on the workers in this run): +{100 * r['overhead_vs_kernel']:.0f}% "
+                f"(worker side only: +{100 * (r['block_seconds'] / r['kernel_seconds'] - 1):.0f}%);"
+                f" kernel speed in the workers {r['sims'] / r['kernel_seconds']:,.0f} sims/s per"
+                f" worker; peak RSS client {r['peak_client_mib']:.0f} MiB, worker "
+                f"{r['peak_worker_mib']:.0f} MiB; run group {r['run_store_kib']:.0f} KiB"
+            )
+        if len(rows) >= 2:
+            eff = rows[-1]["sims_per_s"] / (
+                rows[0]["sims_per_s"] * rows[-1]["workers"] / rows[0]["workers"]
+            )
+            print(
+                f"parallel efficiency {rows[0]['workers']} -> {rows[-1]['workers']} workers: "
+                f"{eff:.2f}"
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"kernel_sims_per_s": kr, "runs": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    main()
