@@ -168,7 +168,8 @@ def reduce_block(scenario: Scenario, res, member_stats: dict) -> dict[str, np.nd
     out["n_hegemon_asked"] = np.array((hh >= 0).sum(), dtype=np.int64)
     out["n_hegemon_honours"] = np.array((hh == 1).sum(), dtype=np.int64)
     out.update(member_stats)
-    return out
+    # a block's counts fit in int32 (halves what travels to the client); the fold widens them
+    return {k: v.astype(np.int32) if v.dtype.kind in "iu" else v for k, v in out.items()}
 
 
 def _samples(scenario: Scenario, params: np.ndarray, res) -> dict[str, np.ndarray]:
@@ -188,7 +189,8 @@ def _samples(scenario: Scenario, params: np.ndarray, res) -> dict[str, np.ndarra
 def merge(total: dict | None, block: dict) -> dict:
     """Left fold step: total + block (elementwise, in place on total)."""
     if total is None:
-        return {k: np.array(v, copy=True) for k, v in block.items()}
+        return {k: np.array(v, dtype=np.int64 if v.dtype.kind in "iu" else v.dtype, copy=True)
+                for k, v in block.items()}
     for k, v in block.items():
         total[k] += v
     return total
