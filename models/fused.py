@@ -128,14 +128,6 @@ def _poisson_inverse(u, lam, p0):
     return n
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy", fastmath=_FAST)
-def _expit(x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def _commitment_arg(ms, ss, pg, sc, mf, EU, eb, qs, out):
     """Minus the logit of the commitment c (E11) for every (s, i); numpy takes its exp.

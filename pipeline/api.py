@@ -12,6 +12,7 @@ import dataclasses
 import math
 import time
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -84,7 +85,26 @@ def run_forecast(
         raise PlanError(f"target standard error must be in (0, 0.5), got {target_se}")
     fs = ForecastStore(store)
     run_id = new_run_id(sc.name, seed)
-    manifest = {
+    manifest = _manifest(
+        run_id, sc, spec, keep_samples=keep_samples, target_se=target_se, max_sims=max_sims
+    )
+    with _client(client, scheduler, workers) as c:  # reach the cluster before writing
+        fs.create_staging(run_id, manifest)
+        return _complete(fs, run_id, sc, spec, manifest, progress, c)
+
+
+def _manifest(
+    run_id: str,
+    sc: Scenario,
+    spec: RunSpec,
+    *,
+    keep_samples: bool = False,
+    target_se: float | None = None,
+    max_sims: int,
+    extends: dict | None = None,
+) -> dict:
+    """What a staged run needs to be resumed: scenario text, spec and options."""
+    return {
         "run_id": run_id,
         "scenario_name": sc.name,
         "scenario_toml": sc.source_text,
@@ -93,12 +113,9 @@ def run_forecast(
         "keep_samples": keep_samples,
         "target_se": target_se,
         "max_sims": max_sims,
-        "extends": None,
+        "extends": extends,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    with _client(client, scheduler, workers) as c:  # reach the cluster before writing
-        fs.create_staging(run_id, manifest)
-        return _complete(fs, run_id, sc, spec, manifest, progress, c)
 
 
 def resume_run(
@@ -154,18 +171,13 @@ def extend_run(
             "supported yet — start a new run of the larger size"
         )
     new_id = new_run_id(sc.name, old.seed)
-    manifest = {
-        "run_id": new_id,
-        "scenario_name": sc.name,
-        "scenario_toml": attrs["scenario"],
-        "scenario_sha256": attrs["scenario_sha256"],
-        "spec": dataclasses.asdict(spec),
-        "keep_samples": False,
-        "target_se": None,
-        "max_sims": spec.total_sims,
-        "extends": {"run_id": base, "n_blocks": old.n_blocks},
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    manifest = _manifest(
+        new_id,
+        sc,
+        spec,
+        max_sims=spec.total_sims,
+        extends={"run_id": base, "n_blocks": old.n_blocks},
+    )
     with _client(client, scheduler, workers) as c:
         fs.create_staging(new_id, manifest)
         return _complete(fs, new_id, sc, spec, manifest, progress, c)
@@ -201,7 +213,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
             break
         spec = dataclasses.replace(spec, sims=more)
         manifest["spec"] = dataclasses.asdict(spec)
-        _rewrite(fs, run_id, manifest)
+        fs.write_manifest(run_id, manifest)
         if samples_path:
             _grow_samples(samples_path, spec)
     ds = build_dataset(sc, totals)
@@ -228,26 +240,14 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
     )
 
 
-def _rewrite(fs: ForecastStore, run_id: str, manifest: dict) -> None:
-    import json
-
-    from pipeline.store import _atomic_write
-
-    _atomic_write(fs.staging(run_id) / "run.json", json.dumps(manifest, indent=1).encode())
-
-
-class _client:
-    def __init__(self, client, scheduler, workers):
-        self.client, self.scheduler, self.workers, self._cm = client, scheduler, workers, None
-
-    def __enter__(self):
-        if self.client is not None:
-            return self.client
-        self._cm = dask_client(self.scheduler, self.workers)
-        return self._cm.__enter__()
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc) if self._cm is not None else False
+@contextmanager
+def _client(client, scheduler, workers):
+    """The given Client, or one on ``scheduler`` / a new LocalCluster (closed on exit)."""
+    if client is not None:
+        yield client
+        return
+    with dask_client(scheduler, workers) as c:
+        yield c
 
 
 def _fold(fs: ForecastStore, run_id: str, spec: RunSpec, manifest: dict) -> dict:

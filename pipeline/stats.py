@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.kernel import simulate
-from models.layout import CAUSE_NAMES, NEVER
+from models.layout import CAUSE_NAMES
 from models.sampling import sample_parameters
 from models.scenario import Scenario
 from pipeline.plan import RunSpec, block_rngs
@@ -189,8 +189,10 @@ def _samples(scenario: Scenario, params: np.ndarray, res) -> dict[str, np.ndarra
 def merge(total: dict | None, block: dict) -> dict:
     """Left fold step: total + block (elementwise, in place on total)."""
     if total is None:
-        return {k: np.array(v, dtype=np.int64 if v.dtype.kind in "iu" else v.dtype, copy=True)
-                for k, v in block.items()}
+        return {
+            k: np.array(v, dtype=np.int64 if v.dtype.kind in "iu" else v.dtype, copy=True)
+            for k, v in block.items()
+        }
     for k, v in block.items():
         total[k] += v
     return total
@@ -223,6 +225,3 @@ def mean_se(s: np.ndarray, ss: np.ndarray, n) -> tuple[np.ndarray, np.ndarray]:
     m = s / n
     var = np.maximum(ss / n - m * m, 0) * n / np.maximum(n - 1, 1)
     return m, np.sqrt(var / n)
-
-
-NEVER_STEP = NEVER

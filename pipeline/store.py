@@ -123,8 +123,12 @@ class ForecastStore:
     def create_staging(self, run_id: str, manifest: dict) -> Path:
         path = self.staging(run_id)
         (path / "blocks").mkdir(parents=True, exist_ok=False)
-        _atomic_write(path / "run.json", json.dumps(manifest, indent=1).encode())
+        self.write_manifest(run_id, manifest)
         return path
+
+    def write_manifest(self, run_id: str, manifest: dict) -> None:
+        """(Re)write a staged run's run.json atomically (what it runs, for --resume)."""
+        _atomic_write(self.staging(run_id) / "run.json", json.dumps(manifest, indent=1).encode())
 
     def read_manifest(self, run_id: str) -> dict:
         path = self.staging(run_id) / "run.json"
