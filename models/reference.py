@@ -85,8 +85,9 @@ def derive(setup, state) -> dict:
     )
 
 
-def _dissolution_rules(setup, state, d, k) -> None:
-    """Endogenous dissolution at step k: low cohesion, capability loss, too few members."""
+def _dissolution_rules(setup, state, d) -> tuple[tuple, np.ndarray]:
+    """Endogenous dissolution rules at step k: ((hit, cause), ...) in precedence order, and
+    which simulations were alive before them. Updates the low-cohesion run length."""
     ss, sc, q = state.ss, setup.sc, setup.scal
     alive = ss[L.SS_ALIVE] > 0.5
     low = d["C"] < q["theta_c"] * sc[L.SC_C0]
@@ -146,7 +147,7 @@ def step(k, setup, state, noise, rec, ev, em, snap=None, summary=None) -> None:
     d = derive(setup, state)
     ms[L.MS_C] = d["c"]
     # endogenous dissolution (E14) on the state at k
-    causes, alive = _dissolution_rules(setup, state, d, k)
+    causes, alive = _dissolution_rules(setup, state, d)
     for hit, cause in causes:
         new = alive & hit & (ss[L.SS_ALIVE] > 0.5)
         ss[L.SS_ALIVE] = np.where(new, 0, ss[L.SS_ALIVE])
