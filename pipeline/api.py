@@ -29,7 +29,7 @@ from pipeline.execute import dask_client, run_blocks
 from pipeline.plan import DEFAULT_BLOCK_SIZE, PlanError, RunSpec
 from pipeline.results import HEADLINES, SCHEMA_VERSION, build_dataset
 from pipeline.stats import CONTINUOUS, merge
-from pipeline.store import ForecastStore, StoreError, new_run_id
+from pipeline.store import ForecastStore, StoreError, new_run_id, open_store
 
 DEFAULT_STORE = "forecasts.zarr"
 DEFAULT_SIMS = 100_000
@@ -38,7 +38,7 @@ DEFAULT_SIMS = 100_000
 @dataclass
 class RunResult:
     run_id: str
-    store: Path
+    store: Path | str  # the run's group: a local path or a URL
     dataset: xr.Dataset
     seconds: float
     sims: int
@@ -77,13 +77,18 @@ def run_forecast(
     max_sims: int = 10_000_000,
     progress: bool | None = None,
     client=None,
+    storage_options: dict | None = None,
 ) -> RunResult:
-    """Run a forecast and publish it; returns the run id and the Dataset."""
+    """Run a forecast and publish it; returns the run id and the Dataset.
+
+    ``store`` is a local path or an fsspec URL (``s3://bucket/forecasts.zarr``);
+    ``storage_options`` go to its filesystem (credentials, endpoint).
+    """
     sc = _scenario_from(scenario)
     spec = RunSpec(sc.name, seed, sims, sampler, block_size)
     if target_se is not None and not 0 < target_se < 0.5:
         raise PlanError(f"target standard error must be in (0, 0.5), got {target_se}")
-    fs = ForecastStore(store)
+    fs = open_store(store, storage_options=storage_options)
     run_id = new_run_id(sc.name, seed)
     manifest = _manifest(
         run_id, sc, spec, keep_samples=keep_samples, target_se=target_se, max_sims=max_sims
@@ -127,9 +132,10 @@ def resume_run(
     workers=None,
     progress=None,
     client=None,
+    storage_options: dict | None = None,
 ) -> RunResult:
     """Finish a run that was killed part-way, from its completed blocks."""
-    fs = ForecastStore(store, create=False)
+    fs = open_store(store, create=False, storage_options=storage_options)
     manifest = fs.read_manifest(run_id)
     sc = _scenario_from_text(manifest["scenario_toml"], manifest["scenario_name"])
     if scenario is not None and _scenario_from(scenario).sha256 != manifest["scenario_sha256"]:
@@ -152,11 +158,16 @@ def extend_run(
     workers=None,
     progress=None,
     client=None,
+    storage_options: dict | None = None,
 ) -> RunResult:
-    """A new run with ``sims`` simulations in all, reusing a published run's blocks."""
-    fs = ForecastStore(store, create=False)
+    """A new run with ``sims`` simulations in all, reusing a published run's blocks.
+
+    With per-simulation samples, the base run's sample chunks are shared (hard links on a
+    local store, copies on an object store) and the new blocks are written beside them.
+    """
+    fs = open_store(store, create=False, storage_options=storage_options)
     base = fs.resolve(run_id)
-    attrs = dict(zarr.open_group(str(fs.run_path(base)), mode="r").attrs)
+    attrs = fs.run_attrs(base)
     sc = _scenario_from_text(attrs["scenario"], attrs["scenario_name"])
     old = RunSpec(sc.name, attrs["seed"], attrs["sims"], attrs["sampler"], attrs["block_size"])
     spec = dataclasses.replace(old, sims=sims)
@@ -165,16 +176,12 @@ def extend_run(
             f"--sims must exceed the {old.total_sims} simulations of run {base} "
             f"by at least one block of {old.block_size}, got {sims}"
         )
-    if attrs.get("keep_samples"):
-        raise PlanError(
-            f"run {base} kept per-simulation samples; extending such runs is not "
-            "supported yet — start a new run of the larger size"
-        )
     new_id = new_run_id(sc.name, old.seed)
     manifest = _manifest(
         new_id,
         sc,
         spec,
+        keep_samples=bool(attrs.get("keep_samples")),
         max_sims=spec.total_sims,
         extends={"run_id": base, "n_blocks": old.n_blocks},
     )
@@ -188,7 +195,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
     first = manifest["extends"]["n_blocks"] if manifest["extends"] else 0
     samples_path = None
     if manifest["keep_samples"]:
-        samples_path = _samples_group(fs, run_id, sc, spec)
+        samples_path = (_samples_group(fs, run_id, sc, spec, manifest), fs.storage_options)
     ran = 0
     timings: list = []
     while True:
@@ -215,7 +222,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         manifest["spec"] = dataclasses.asdict(spec)
         fs.write_manifest(run_id, manifest)
         if samples_path:
-            _grow_samples(samples_path, spec)
+            _grow_samples(fs, samples_path[0], spec)
     ds = build_dataset(sc, totals)
     ds.attrs.update(_run_attrs(run_id, sc, spec, manifest, totals))
     entry = {
@@ -311,11 +318,17 @@ def _run_attrs(run_id, sc: Scenario, spec: RunSpec, manifest: dict, totals: dict
     }
 
 
-def _samples_group(fs: ForecastStore, run_id: str, sc: Scenario, spec: RunSpec) -> str:
-    path = fs.staging(run_id) / "samples"
-    if path.exists():
-        return str(path)
-    g = zarr.open_group(str(path), mode="w", zarr_format=3)
+def _samples_group(
+    fs: ForecastStore, run_id: str, sc: Scenario, spec: RunSpec, manifest: dict
+) -> str:
+    path = f"{fs.staging(run_id)}/samples"
+    if fs.exists(f"{path}/zarr.json"):
+        return path
+    if manifest["extends"]:  # share the base run's blocks, then grow to the new size
+        fs.copy_tree(f"{fs.run_path(manifest['extends']['run_id'])}/samples", path)
+        _grow_samples(fs, path, spec)
+        return path
+    g = fs.open_group(path, mode="w", zarr_format=3)
     n, B, N = spec.total_sims, spec.block_size, len(sc.members)
     g.attrs.update(description="per-simulation results (--keep-samples)")
     arrays = {
@@ -345,18 +358,21 @@ def _samples_group(fs: ForecastStore, run_id: str, sc: Scenario, spec: RunSpec) 
         dimension_names=["parameter"],
     )
     names[:] = np.array(sc.parameter_names, dtype=object)
-    return str(path)
+    return path
 
 
-def _grow_samples(path: str, spec: RunSpec) -> None:
-    g = zarr.open_group(path, mode="r+")
+def _grow_samples(fs: ForecastStore, path: str, spec: RunSpec) -> None:
+    g = fs.open_group(path, mode="r+")
     for name, arr in g.arrays():
         if name != "parameter" and arr.shape[0] < spec.total_sims:
             arr.resize((spec.total_sims, *arr.shape[1:]))
 
 
-def open_run(store: str | Path, run_id: str | None = None) -> xr.Dataset:
-    return ForecastStore(store, create=False).open_run(run_id)
+def open_run(
+    store: str | Path, run_id: str | None = None, storage_options: dict | None = None
+) -> xr.Dataset:
+    """A published run (the newest when ``run_id`` is None) as a lazy Dataset."""
+    return open_store(store, create=False, storage_options=storage_options).open_run(run_id)
 
 
 __all__ = [

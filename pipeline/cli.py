@@ -108,9 +108,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from pipeline.store import ForecastStore
+    from pipeline.store import open_store
 
-    fs = ForecastStore(args.store, create=False)
+    fs = open_store(args.store, create=False)
     cat = fs.catalog()
     print(f"{'run id':<48} {'scenario':<22} {'sims':>11}  created")
     for e in cat:
@@ -124,18 +124,18 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from pipeline.store import ForecastStore
+    from pipeline.store import open_store
 
-    fs = ForecastStore(args.store, create=False)
+    fs = open_store(args.store, create=False)
     rid = fs.resolve(args.run)
     _print_headlines(fs.open_run(rid), rid)
     return 0
 
 
 def _cmd_discard(args: argparse.Namespace) -> int:
-    from pipeline.store import ForecastStore
+    from pipeline.store import open_store
 
-    ForecastStore(args.store, create=False).discard(args.run)
+    open_store(args.store, create=False).discard(args.run)
     print(f"discarded {args.run}")
     return 0
 

@@ -85,13 +85,14 @@ def _tune_malloc() -> None:
         pass
 
 
-def _block_task(scenario: Scenario, spec: RunSpec, block: int, samples_path: str | None):
+def _block_task(scenario: Scenario, spec: RunSpec, block: int, samples_path: tuple | None):
     _tune_malloc()
     stats, samples, timing = simulate_block(
         scenario, spec, block, keep_samples=samples_path is not None
     )
     if samples is not None:
-        group = zarr.open_group(samples_path, mode="r+")
+        location, storage_options = samples_path
+        group = zarr.open_group(location, mode="r+", storage_options=storage_options)
         lo, hi = block * spec.block_size, (block + 1) * spec.block_size
         for name, values in samples.items():
             group[name][lo:hi] = values  # whole chunks: one writer per chunk
@@ -105,7 +106,7 @@ def run_blocks(
     blocks: Iterable[int],
     on_block: Callable[[int, dict], None],
     run_key: str,
-    samples_path: str | None = None,
+    samples_path: tuple[str, dict | None] | None = None,
     progress: bool | None = None,
     done: int = 0,
     timings: list | None = None,
@@ -147,7 +148,15 @@ def run_blocks(
     try:
         for fut in futures:
             block = int(fut.key.rsplit("-b", 1)[1])
-            stats, timing = fut.result()
+            try:
+                stats, timing = fut.result()
+            except Exception as exc:
+                first = (str(exc).strip().splitlines() or [""])[0][:300]
+                raise ClusterError(
+                    f"block {block} failed after {RETRIES} retries ({type(exc).__name__}: "
+                    f"{first}); completed blocks are kept: resume with "
+                    f"`alliance-risk run --resume {run_key}` or discard it"
+                ) from exc
             fut.release()
             if timings is not None:
                 timings.append(timing)

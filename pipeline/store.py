@@ -11,19 +11,28 @@ Layout (docs/store.md is the contract)::
 A run becomes visible only when complete: its Dataset is written under staging/, renamed into
 runs/ (atomic on one POSIX filesystem), and only then added to the catalog. A killed run stays
 in staging/ and can be resumed (its completed blocks are kept) or discarded.
+
+Object stores (``s3://``, ``gs://``, any fsspec URL whose filesystem package is installed) have
+no rename: ``ObjectForecastStore`` writes a run under its own ``runs/<run_id>/`` prefix and
+then rewrites the root ``zarr.json`` (one PUT, atomic) to list it. Readers go through the
+catalog, so they never see a run before it is complete.
 """
 
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import shutil
+import tempfile
 import warnings
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import fsspec
 import numpy as np
 import xarray as xr
 import zarr
@@ -37,13 +46,48 @@ class StoreError(ValueError):
     """A store cannot be used as asked (one line, worded for the user)."""
 
 
+def open_store(
+    store: str | os.PathLike | ForecastStore,
+    create: bool = True,
+    storage_options: dict[str, Any] | None = None,
+) -> ForecastStore:
+    """The store at a local path or an fsspec URL (``s3://bucket/forecasts.zarr``).
+
+    ``storage_options`` (credentials, endpoint) go to the fsspec filesystem; when not given,
+    they are read as JSON from ``$ALLIANCE_RISK_STORAGE_OPTIONS``.
+    """
+    if isinstance(store, ForecastStore):
+        return store
+    text = str(store)
+    if "://" in text and not text.startswith("file://"):
+        if storage_options is None:
+            storage_options = _env_storage_options()
+        return ObjectForecastStore(text, create, storage_options)
+    return ForecastStore(text, create)
+
+
+def _env_storage_options() -> dict[str, Any]:
+    raw = os.environ.get("ALLIANCE_RISK_STORAGE_OPTIONS", "").strip()
+    if not raw:
+        return {}
+    try:
+        options = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"ALLIANCE_RISK_STORAGE_OPTIONS is not valid JSON ({exc.msg})") from None
+    if not isinstance(options, dict):
+        raise StoreError("ALLIANCE_RISK_STORAGE_OPTIONS must be a JSON object")
+    return options
+
+
 class ForecastStore:
     """A local Zarr v3 forecast store."""
+
+    storage_options: dict[str, Any] | None = None  # what workers need to open zarr paths
 
     def __init__(self, path: str | os.PathLike, create: bool = True):
         text = str(path)
         if "://" in text and not text.startswith("file://"):
-            raise StoreError(f"{text}: only local stores are supported in this version")
+            raise StoreError(f"{text}: use open_store() for object-store URLs")
         self.root = Path(text.removeprefix("file://"))
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"{self.root}: is a file, not a store directory")
@@ -196,7 +240,26 @@ class ForecastStore:
 
     def open_run(self, run_id: str | None = None) -> xr.Dataset:
         rid = self.resolve(run_id)
-        return xr.open_zarr(str(self.run_path(rid)), consolidated=True)
+        return xr.open_zarr(
+            str(self.run_path(rid)), consolidated=True, storage_options=self.storage_options
+        )
+
+    def run_attrs(self, run_id: str) -> dict:
+        """A published run's attributes (scenario, seed, sims, ...)."""
+        return dict(self.open_group(self.run_path(run_id), mode="r").attrs)
+
+    # ---- zarr groups anywhere in the store (samples) -------------------------------------
+    def open_group(self, location, mode: str = "r", **kwargs) -> zarr.Group:
+        return zarr.open_group(
+            str(location), mode=mode, storage_options=self.storage_options, **kwargs
+        )
+
+    def exists(self, location) -> bool:
+        return Path(location).exists()
+
+    def copy_tree(self, src, dst) -> None:
+        """Copy a published group (hard links: zarr replaces files, never edits them)."""
+        shutil.copytree(src, dst, copy_function=_link_or_copy)
 
     def stats_path(self, run_id: str) -> Path:
         return self.root / "stats" / f"{run_id}.npz"
@@ -204,6 +267,13 @@ class ForecastStore:
     def load_totals(self, run_id: str) -> dict[str, np.ndarray]:
         with np.load(self.stats_path(run_id)) as z:
             return {k: z[k] for k in z.files}
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -215,3 +285,157 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def new_run_id(scenario: str, seed: int) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{scenario}-{stamp}-s{seed}-{os.urandom(3).hex()}"
+
+
+class ObjectForecastStore(ForecastStore):
+    """The same store on an fsspec filesystem without rename (S3, GCS, Azure, memory).
+
+    Every write is a whole object. A run is written under ``runs/<run_id>/`` and becomes
+    visible when the root ``zarr.json`` (a single PUT) lists it in the catalog. There is no
+    lock: one writer at a time may publish into an object store (scheduled flows serialise).
+    """
+
+    def __init__(self, url: str, create: bool = True, storage_options: dict | None = None):
+        self.url = url.rstrip("/")
+        self.root = self.url  # for messages
+        self.storage_options = dict(storage_options or {})
+        try:
+            self.fs, self._key = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        except (ImportError, ValueError) as exc:
+            raise StoreError(f"{url}: cannot open this filesystem ({exc})") from None
+        try:
+            has_root = self.fs.exists(f"{self._key}/zarr.json")
+            if has_root:
+                attrs = self._attrs()
+                if attrs.get("alliance_risk_store") != SCHEMA_VERSION:
+                    raise StoreError(f"{url}: not an alliance-risk store")
+            elif not create:
+                raise StoreError(f"{url}: no such store")
+            else:
+                if self.fs.exists(self._key) and self.fs.ls(self._key):
+                    raise StoreError(f"{url}: location is not empty and not a store")
+                g = zarr.open_group(
+                    self.url, mode="w", zarr_format=3, storage_options=self.storage_options
+                )
+                g.attrs.update(
+                    alliance_risk_store=SCHEMA_VERSION,
+                    schema_version=SCHEMA_VERSION,
+                    catalog=[],
+                    latest={},
+                )
+        except OSError as exc:
+            raise StoreError(f"{url}: cannot use the store ({exc})") from None
+
+    def _k(self, location: str) -> str:
+        """The filesystem key of a URL inside this store."""
+        return self._key + location[len(self.url) :]
+
+    @contextmanager
+    def _locked(self):
+        yield
+
+    def _attrs(self) -> dict:
+        return dict(zarr.open_group(self.url, mode="r", storage_options=self.storage_options).attrs)
+
+    def staging(self, run_id: str) -> str:
+        return f"{self.url}/staging/{run_id}"
+
+    def run_path(self, run_id: str) -> str:
+        return f"{self.url}/runs/{run_id}"
+
+    def stats_path(self, run_id: str) -> str:
+        return f"{self.url}/stats/{run_id}.npz"
+
+    def exists(self, location) -> bool:
+        return self.fs.exists(self._k(str(location)))
+
+    def create_staging(self, run_id: str, manifest: dict) -> str:
+        if self.exists(self.staging(run_id)):
+            raise StoreError(f"{self.url}: run {run_id!r} is already staged")
+        self.write_manifest(run_id, manifest)
+        return self.staging(run_id)
+
+    def write_manifest(self, run_id: str, manifest: dict) -> None:
+        self.fs.pipe(self._k(f"{self.staging(run_id)}/run.json"), json.dumps(manifest).encode())
+
+    def read_manifest(self, run_id: str) -> dict:
+        key = self._k(f"{self.staging(run_id)}/run.json")
+        if not self.fs.exists(key):
+            where = "published" if self.exists(f"{self.run_path(run_id)}/zarr.json") else "unknown"
+            raise StoreError(f"{self.url}: run {run_id!r} is not in staging ({where} run)")
+        return json.loads(self.fs.cat(key))
+
+    def staged_runs(self) -> list[str]:
+        key = self._k(f"{self.url}/staging")
+        if not self.fs.exists(key):
+            return []
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(key, detail=False))
+
+    def save_block(self, run_id: str, block: int, stats: dict[str, np.ndarray]) -> None:
+        self._put_npz(f"{self.staging(run_id)}/blocks/{block:06d}.npz", stats)
+
+    def done_blocks(self, run_id: str) -> set[int]:
+        found = self.fs.glob(self._k(f"{self.staging(run_id)}/blocks/*.npz"))
+        return {int(p.rsplit("/", 1)[-1].removesuffix(".npz")) for p in found}
+
+    def load_block(self, run_id: str, block: int) -> dict[str, np.ndarray]:
+        return self._get_npz(f"{self.staging(run_id)}/blocks/{block:06d}.npz")
+
+    def load_totals(self, run_id: str) -> dict[str, np.ndarray]:
+        return self._get_npz(self.stats_path(run_id))
+
+    def discard(self, run_id: str) -> None:
+        if not self.exists(self.staging(run_id)):
+            raise StoreError(f"{self.url}: no run {run_id!r} in staging")
+        self.fs.rm(self._k(self.staging(run_id)), recursive=True)
+
+    def copy_tree(self, src, dst) -> None:
+        self.fs.copy(self._k(str(src)), self._k(str(dst)), recursive=True)
+
+    def publish(self, run_id: str, ds: xr.Dataset, totals: dict, entry: dict) -> str:
+        """Write under runs/<run_id>/, then list it: the catalog PUT is the commit.
+
+        The Dataset is built in a local scratch directory and uploaded in one batch (object
+        stores pay a round trip per key); kept samples are copied server-side.
+        """
+        final = self.run_path(run_id)
+        if self.exists(final):  # a previous publish died before the catalog update
+            self.fs.rm(self._k(final), recursive=True)
+        with tempfile.TemporaryDirectory(prefix="alliance-risk-") as tmp:
+            local = Path(tmp) / "run"
+            ds.to_zarr(str(local), mode="w", zarr_format=3, consolidated=True)
+            self._copy_samples(f"{self.staging(run_id)}/samples", f"{final}/samples", local)
+            files = [p for p in sorted(local.rglob("*")) if p.is_file()]
+            keys = [f"{self._k(final)}/{p.relative_to(local).as_posix()}" for p in files]
+            self.fs.put([str(p) for p in files], keys)
+        self._put_npz(self.stats_path(run_id), totals)
+        g = zarr.open_group(self.url, mode="r+", storage_options=self.storage_options)
+        latest = dict(g.attrs.get("latest", {}))
+        latest[entry["scenario"]] = run_id
+        g.attrs.update(catalog=[*g.attrs.get("catalog", []), entry], latest=latest)
+        self.fs.rm(self._k(self.staging(run_id)), recursive=True)
+        return final
+
+    def _copy_samples(self, src: str, dst: str, local: Path) -> None:
+        """Chunks server-side; metadata through ``local`` so the run consolidates it."""
+        if not self.exists(f"{src}/zarr.json"):
+            return
+        prefix = self._k(src)
+        keys = self.fs.find(prefix)
+        chunks = [k for k in keys if not k.endswith("zarr.json")]
+        self.fs.copy(chunks, [self._k(dst) + k[len(prefix) :] for k in chunks])
+        for key in keys:
+            if key.endswith("zarr.json"):
+                target = local / "samples" / key[len(prefix) + 1 :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(self.fs.cat(key))
+        zarr.consolidate_metadata(str(local))
+
+    def _put_npz(self, location: str, arrays: dict[str, np.ndarray]) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        self.fs.pipe(self._k(location), buf.getvalue())
+
+    def _get_npz(self, location: str) -> dict[str, np.ndarray]:
+        with np.load(io.BytesIO(self.fs.cat(self._k(location)))) as z:
+            return {k: z[k] for k in z.files}

@@ -219,3 +219,53 @@ def test_keep_samples_stores_per_simulation_results(tmp_path, client):
     assert p == pytest.approx(float(res.dataset["p_conflict"][-1]))
     wd = g["withdrawal_step"][:]
     assert wd.shape == (2 * BLOCK, 32)
+
+
+def _samples_digest(path) -> dict[str, str]:
+    import hashlib
+
+    import zarr
+
+    g = zarr.open_group(str(path), mode="r")
+    return {
+        name: hashlib.sha256(np.ascontiguousarray(a[:]).tobytes()).hexdigest()
+        for name, a in g.arrays()
+        if name != "parameter"
+    }
+
+
+def test_extending_a_run_with_samples_equals_a_larger_run(tmp_path, client):
+    """Per-simulation samples of N extended to 2N equal those of a 2N run; the base is untouched."""
+    store = tmp_path / "f.zarr"
+    common = dict(seed=5, block_size=BLOCK, keep_samples=True, client=client, progress=False)
+    base = run_forecast("nato-2025", sims=2 * BLOCK, store=store, **common)
+    before = _samples_digest(base.store / "samples")
+    ext = extend_run(store, base.run_id, 4 * BLOCK, client=client, progress=False)
+    assert ext.blocks_run == 2
+    full = run_forecast("nato-2025", sims=4 * BLOCK, store=tmp_path / "g.zarr", **common)
+    assert _samples_digest(ext.store / "samples") == _samples_digest(full.store / "samples")
+    assert dataset_digest(ext.dataset) == dataset_digest(full.dataset)
+    assert _samples_digest(base.store / "samples") == before
+
+
+def test_a_block_that_fails_every_retry_is_one_clear_error(client):
+    """A task that always fails ends the run with a ClusterError naming the block and resume."""
+    from models.scenario import load_scenario
+    from pipeline.execute import ClusterError, run_blocks
+    from pipeline.plan import RunSpec
+
+    sc = load_scenario("nato-2025")
+    spec = RunSpec(sc.name, 1, BLOCK, "mc", BLOCK)
+    saved = []
+    with pytest.raises(ClusterError, match=r"block 0 failed after 3 retries .*--resume r-x"):
+        run_blocks(
+            client,
+            sc,
+            spec,
+            [0],
+            lambda b, st: saved.append(b),
+            run_key="r-x",
+            samples_path=("/nonexistent/alliance-risk/samples", None),
+            progress=False,
+        )
+    assert saved == []

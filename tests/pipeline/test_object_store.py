@@ -1,0 +1,160 @@
+"""The store on an object store (S3 API, served by moto on 127.0.0.1): same results, same rules.
+
+Object stores have no rename: a run is written under runs/<id>/ and becomes visible when the
+root zarr.json lists it. These tests run the real s3fs client against moto's S3 server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+import xarray as xr
+from store_helpers import BLOCK, dataset_digest
+
+from models.scenario import load_scenario
+from pipeline.api import _manifest, extend_run, resume_run, run_forecast
+from pipeline.execute import run_blocks
+from pipeline.plan import RunSpec
+from pipeline.store import ObjectForecastStore, StoreError, open_store
+
+pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """A bucket on a local S3 server; yields (url prefix, storage options)."""
+    import s3fs
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    options = {"endpoint_url": f"http://{host}:{port}", "key": "test", "secret": "test"}
+    s3fs.S3FileSystem(**options).mkdir("forecasts")
+    yield "s3://forecasts", options
+    server.stop()
+
+
+def test_run_on_s3_equals_a_local_run_and_is_listed_last(s3, tmp_path, client):
+    prefix, options = s3
+    url = f"{prefix}/a.zarr"
+    common = dict(seed=9, block_size=BLOCK, keep_samples=True, client=client, progress=False)
+    res = run_forecast("nato-2025", sims=2 * BLOCK, store=url, storage_options=options, **common)
+    local = run_forecast("nato-2025", sims=2 * BLOCK, store=tmp_path / "f.zarr", **common)
+    assert res.store == f"{url}/runs/{res.run_id}"
+    assert dataset_digest(res.dataset) == dataset_digest(local.dataset)
+    fs = open_store(url, create=False, storage_options=options)
+    assert fs.catalog_ids() == [res.run_id]
+    assert fs.latest("nato-2025") == res.run_id
+    assert fs.staged_runs() == []
+    ds = xr.open_zarr(res.store, storage_options=options)  # what a dashboard does
+    assert float(ds["p_intact"][-1]) == float(local.dataset["p_intact"][-1])
+    samples = xr.open_zarr(f"{res.store}/samples", storage_options=options, consolidated=False)
+    local_samples = xr.open_zarr(local.store / "samples", consolidated=False)
+    assert (samples["onset_step"].values == local_samples["onset_step"].values).all()
+
+    ext = extend_run(
+        url, res.run_id, 3 * BLOCK, client=client, progress=False, storage_options=options
+    )
+    big = run_forecast("nato-2025", sims=3 * BLOCK, store=tmp_path / "g.zarr", **common)
+    assert ext.blocks_run == 1
+    assert dataset_digest(ext.dataset) == dataset_digest(big.dataset)
+    assert fs.catalog_ids() == [res.run_id, ext.run_id]
+
+
+def test_interrupted_run_on_s3_is_unlisted_then_resumes_exactly(s3, tmp_path, client):
+    prefix, options = s3
+    url = f"{prefix}/b.zarr"
+    sc = load_scenario("nato-2025")
+    spec = RunSpec(sc.name, 4, 4 * BLOCK, "mc", BLOCK)
+    fs = open_store(url, storage_options=options)
+    assert isinstance(fs, ObjectForecastStore)
+    manifest = _manifest("r-s3", sc, spec, max_sims=spec.total_sims)
+    fs.create_staging("r-s3", manifest)
+    run_blocks(
+        client,
+        sc,
+        spec,
+        [0, 2],
+        lambda b, st: fs.save_block("r-s3", b, st),
+        run_key="r-s3",
+        progress=False,
+    )  # a run that died after two blocks
+    assert fs.catalog() == [] and fs.staged_runs() == ["r-s3"]
+    assert fs.done_blocks("r-s3") == {0, 2}
+    res = resume_run(url, "r-s3", client=client, progress=False, storage_options=options)
+    assert res.blocks_run == 2
+    clean = run_forecast(
+        sc,
+        sims=spec.sims,
+        seed=4,
+        store=tmp_path / "c.zarr",
+        block_size=BLOCK,
+        client=client,
+        progress=False,
+    )
+    assert dataset_digest(res.dataset) == dataset_digest(clean.dataset)
+    assert fs.staged_runs() == [] and fs.catalog_ids() == ["r-s3"]
+    assert dataclasses.asdict(spec) == json.loads(json.dumps(manifest["spec"]))
+
+
+def test_cli_reads_storage_options_from_the_environment(s3):
+    prefix, options = s3
+    url = f"{prefix}/c.zarr"
+    env = {"ALLIANCE_RISK_STORAGE_OPTIONS": json.dumps(options), "PATH": "/usr/bin:/bin"}
+    import os
+
+    env = {**os.environ, **env}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "run",
+            "detente",
+            "--sims",
+            str(BLOCK),
+            "--block-size",
+            str(BLOCK),
+            "--store",
+            url,
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.strip().splitlines()[-1]
+    listed = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "runs", url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run_id in listed.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "show", f"{prefix}/none.zarr"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "no such store" in bad.stderr
+
+
+def test_object_store_errors_are_one_line(s3):
+    prefix, options = s3
+    with pytest.raises(StoreError, match="no such store"):
+        open_store(f"{prefix}/missing.zarr", create=False, storage_options=options)
+    with pytest.raises(StoreError, match="cannot open this filesystem"):
+        open_store("nosuchprotocol://x/y.zarr")
