@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 import tomllib
 from contextlib import contextmanager
@@ -78,24 +79,50 @@ def run_forecast(
     progress: bool | None = None,
     client=None,
     storage_options: dict | None = None,
+    run_id: str | None = None,
 ) -> RunResult:
     """Run a forecast and publish it; returns the run id and the Dataset.
 
     ``store`` is a local path or an fsspec URL (``s3://bucket/forecasts.zarr``);
-    ``storage_options`` go to its filesystem (credentials, endpoint).
+    ``storage_options`` go to its filesystem (credentials, endpoint). With ``run_id``, the
+    call is idempotent: a run of that id already published is returned as is, and one left
+    in staging (a crash) is resumed, so an orchestrator can simply retry it.
     """
     sc = _scenario_from(scenario)
     spec = RunSpec(sc.name, seed, sims, sampler, block_size)
     if target_se is not None and not 0 < target_se < 0.5:
         raise PlanError(f"target standard error must be in (0, 0.5), got {target_se}")
     fs = open_store(store, storage_options=storage_options)
-    run_id = new_run_id(sc.name, seed)
+    if run_id is not None:
+        _check_run_id(run_id)
+        if run_id in fs.catalog_ids():  # idempotent: a retried flow finds its published run
+            return _published(fs, run_id)
+        if run_id in fs.staged_runs():  # a retried flow resumes its own run
+            manifest = fs.read_manifest(run_id)
+            if (manifest["scenario_sha256"], manifest["spec"]) != (
+                sc.sha256,
+                dataclasses.asdict(spec),
+            ):
+                raise PlanError(f"run {run_id} is staged with a different scenario or plan")
+            with _client(client, scheduler, workers) as c:
+                return _complete(fs, run_id, sc, spec, manifest, progress, c)
+    run_id = run_id or new_run_id(sc.name, seed)
     manifest = _manifest(
         run_id, sc, spec, keep_samples=keep_samples, target_se=target_se, max_sims=max_sims
     )
     with _client(client, scheduler, workers) as c:  # reach the cluster before writing
         fs.create_staging(run_id, manifest)
         return _complete(fs, run_id, sc, spec, manifest, progress, c)
+
+
+def _check_run_id(run_id: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", run_id):
+        raise PlanError(f"run id must be letters, digits, '.', '_' or '-', got {run_id!r}")
+
+
+def _published(fs: ForecastStore, run_id: str) -> RunResult:
+    ds = fs.open_run(run_id)
+    return RunResult(run_id, fs.run_path(run_id), ds, 0.0, int(ds.attrs["sims"]), 0)
 
 
 def _manifest(

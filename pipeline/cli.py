@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from models.errors import ScenarioError
 from models.scenario import builtin_names, builtin_path, load_scenario
@@ -62,7 +63,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _print_headlines(ds, run_id: str) -> None:
+def print_headlines(ds, run_id: str) -> None:
     from pipeline.results import headline_table
 
     rows = headline_table(ds)
@@ -100,7 +101,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             target_se=args.target_se,
             **common,
         )
-    _print_headlines(res.dataset, res.run_id)
+    print_headlines(res.dataset, res.run_id)
     rate = res.blocks_run * res.dataset.attrs["block_size"] / max(res.seconds, 1e-9)
     print(f"stored in {res.store} ({res.seconds:.1f} s, {rate:,.0f} simulations/s)")
     print(res.run_id)
@@ -128,7 +129,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     fs = open_store(args.store, create=False)
     rid = fs.resolve(args.run)
-    _print_headlines(fs.open_run(rid), rid)
+    print_headlines(fs.open_run(rid), rid)
     return 0
 
 
@@ -140,7 +141,8 @@ def _cmd_discard(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``extend(subparsers)`` adds commands of higher layers (flows.cli)."""
     parser = argparse.ArgumentParser(
         prog="alliance-risk",
         description=DESCRIPTION,
@@ -197,11 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("store")
     p.add_argument("run")
     p.set_defaults(func=_cmd_discard)
+    if extend is not None:
+        extend(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, extend: Callable[[Any], None] | None = None) -> int:
+    parser = build_parser(extend)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

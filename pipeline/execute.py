@@ -107,11 +107,14 @@ def run_blocks(
     on_block: Callable[[int, dict], None],
     run_key: str,
     samples_path: tuple[str, dict | None] | None = None,
-    progress: bool | None = None,
+    progress: bool | Callable[[int, int], None] | None = None,
     done: int = 0,
     timings: list | None = None,
 ) -> None:
     """Run ``blocks`` and call ``on_block(b, stats)`` as each completes.
+
+    ``progress``: None shows a bar on a terminal, True/False force it, a callable receives
+    (simulations done, simulations planned) after each block (the flows log with it).
 
     ``timings``, if given, receives each block's {"kernel": s, "block": s} measured on the
     worker (for benchmarks; not part of the stored results).
@@ -119,7 +122,8 @@ def run_blocks(
     todo = list(blocks)
     threads = max(sum(client.nthreads().values()), 1)
     window = 2 * threads
-    show = sys.stderr.isatty() if progress is None else progress
+    report = progress if callable(progress) else None
+    show = sys.stderr.isatty() if progress is None else progress is True
     bar = tqdm(
         total=spec.n_blocks * spec.block_size,
         initial=done * spec.block_size,
@@ -162,6 +166,9 @@ def run_blocks(
                 timings.append(timing)
             on_block(block, stats)
             bar.update(spec.block_size)
+            done += 1
+            if report is not None:
+                report(done * spec.block_size, spec.n_blocks * spec.block_size)
             nxt = next(pending, None)
             if nxt is not None:
                 futures.add(submit(nxt))

@@ -42,8 +42,18 @@ from pipeline.results import SCHEMA_VERSION
 warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
 
 
+PRODUCT_KINDS = {
+    "comparisons": "scenario comparisons with common random numbers, one group each",
+    "analyses": "sensitivity analyses and scenario discovery of runs, one group each",
+}
+
+
 class StoreError(ValueError):
     """A store cannot be used as asked (one line, worded for the user)."""
+
+
+class TransientStoreError(StoreError):
+    """The store could not be reached just now (network, object-store service): retry."""
 
 
 def open_store(
@@ -238,6 +248,44 @@ class ForecastStore:
         shutil.rmtree(staging)
         return final
 
+    # ---- derived products (comparisons, analyses): their own top-level groups ------------
+    def product_path(self, kind: str, product_id: str):
+        return self.root / kind / product_id
+
+    def products(self, kind: str) -> list[dict]:
+        """Published products of a kind (e.g. "comparisons"), oldest first."""
+        return list(self._attrs().get(kind, []))
+
+    def publish_product(self, kind: str, product_id: str, ds: xr.Dataset, entry: dict):
+        """Write ``ds`` as ``<kind>/<product_id>`` and list it in the root attribute ``kind``."""
+        if kind not in PRODUCT_KINDS:
+            raise StoreError(f"unknown product kind {kind!r}")
+        out = self.root / "staging" / f"{kind}-{product_id}"
+        if out.exists():
+            shutil.rmtree(out)
+        ds.to_zarr(str(out), mode="w", zarr_format=3, consolidated=True)
+        with self._locked():
+            g = zarr.open_group(str(self.root), mode="r+")
+            if kind not in g:
+                g.create_group(kind).attrs.update(description=PRODUCT_KINDS[kind])
+            final = self.product_path(kind, product_id)
+            if final.exists():
+                raise StoreError(f"{self.root}: {kind}/{product_id} already exists")
+            os.replace(out, final)
+            g.attrs.update({kind: [*g.attrs.get(kind, []), entry]})
+        return final
+
+    def open_product(self, kind: str, product_id: str | None = None) -> xr.Dataset:
+        listed = [e["id"] for e in self.products(kind)]
+        if not listed or (product_id is not None and product_id not in listed):
+            raise StoreError(f"{self.root}: no published {kind} {product_id or ''}".rstrip())
+        pid = product_id or listed[-1]
+        return xr.open_zarr(
+            str(self.product_path(kind, pid)),
+            consolidated=True,
+            storage_options=self.storage_options,
+        )
+
     def open_run(self, run_id: str | None = None) -> xr.Dataset:
         rid = self.resolve(run_id)
         return xr.open_zarr(
@@ -324,7 +372,7 @@ class ObjectForecastStore(ForecastStore):
                     latest={},
                 )
         except OSError as exc:
-            raise StoreError(f"{url}: cannot use the store ({exc})") from None
+            raise TransientStoreError(f"{url}: cannot reach the store ({exc})") from None
 
     def _k(self, location: str) -> str:
         """The filesystem key of a URL inside this store."""
@@ -430,6 +478,29 @@ class ObjectForecastStore(ForecastStore):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(self.fs.cat(key))
         zarr.consolidate_metadata(str(local))
+
+    def product_path(self, kind: str, product_id: str) -> str:
+        return f"{self.url}/{kind}/{product_id}"
+
+    def publish_product(self, kind: str, product_id: str, ds: xr.Dataset, entry: dict) -> str:
+        if kind not in PRODUCT_KINDS:
+            raise StoreError(f"unknown product kind {kind!r}")
+        final = self.product_path(kind, product_id)
+        if self.exists(f"{final}/zarr.json") and product_id in [
+            e["id"] for e in self.products(kind)
+        ]:
+            raise StoreError(f"{self.url}: {kind}/{product_id} already exists")
+        with tempfile.TemporaryDirectory(prefix="alliance-risk-") as tmp:
+            local = Path(tmp) / "product"
+            ds.to_zarr(str(local), mode="w", zarr_format=3, consolidated=True)
+            zarr.open_group(str(Path(tmp)), mode="a").attrs.update(description=PRODUCT_KINDS[kind])
+            files = [p for p in sorted(local.rglob("*")) if p.is_file()]
+            keys = [f"{self._k(final)}/{p.relative_to(local).as_posix()}" for p in files]
+            self.fs.put([str(p) for p in files], keys)
+            self.fs.put(str(Path(tmp) / "zarr.json"), f"{self._key}/{kind}/zarr.json")
+        g = zarr.open_group(self.url, mode="r+", storage_options=self.storage_options)
+        g.attrs.update({kind: [*g.attrs.get(kind, []), entry]})
+        return final
 
     def _put_npz(self, location: str, arrays: dict[str, np.ndarray]) -> None:
         buf = io.BytesIO()

@@ -1,0 +1,154 @@
+"""The ``alliance-risk`` command line: the pipeline's commands plus the flow commands.
+
+``forecast``, ``cluster-run`` and ``compare`` run the Prefect flows (against $PREFECT_API_URL
+when set, else Prefect's ephemeral API); ``serve`` serves the deployments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
+from pipeline.api import DEFAULT_SIMS, DEFAULT_STORE
+from pipeline.cli import main as pipeline_main
+from pipeline.cli import print_headlines
+
+
+def _common(p: argparse.ArgumentParser, sims: int) -> None:
+    p.add_argument("--sims", type=int, default=sims, help=f"simulations (default {sims:,})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--store", default=DEFAULT_STORE, help="store path or URL")
+    p.add_argument("--scheduler", help="Dask scheduler (default: $DASK_SCHEDULER_ADDRESS or local)")
+    p.add_argument("--workers", type=int, help="local cluster workers (default: one per core)")
+
+
+def add_flow_commands(sub) -> None:
+    p = sub.add_parser("forecast", help="run the forecast flow (Prefect) for scenarios")
+    p.add_argument("scenarios", nargs="*", default=["nato-2025"], metavar="SCENARIO")
+    _common(p, DEFAULT_SIMS)
+    p.add_argument("--seed-policy", choices=["fixed", "date"], default="fixed")
+    p.add_argument("--target-se", type=float)
+    p.add_argument("--extend-latest", action="store_true", help="extend the latest run if it can")
+    p.set_defaults(func=_cmd_forecast)
+    p = sub.add_parser("cluster-run", help="run the on-demand cluster_run flow (Prefect)")
+    p.add_argument("scenario", nargs="?", default="nato-2025")
+    _common(p, 10_000_000)
+    p.add_argument("--sampler", choices=["mc", "lhs", "sobol"], default="mc")
+    p.add_argument("--block-size", type=int, default=10_000)
+    p.add_argument("--keep-samples", action="store_true")
+    p.add_argument("--run-id", help="resume this run (the id of a crashed cluster run)")
+    p.set_defaults(func=_cmd_cluster_run)
+    p = sub.add_parser("compare", help="run the compare flow: scenarios vs a baseline (CRN)")
+    p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="default: stress scenarios")
+    p.add_argument("--baseline", default="nato-2025")
+    _common(p, DEFAULT_SIMS)
+    p.add_argument("--block-size", type=int, default=10_000)
+    p.set_defaults(func=_cmd_compare)
+    p = sub.add_parser("serve", help="serve the deployments (schedules) against a Prefect server")
+    p.add_argument("--store", help="default store of the deployments ($ALLIANCE_RISK_STORE)")
+    p.add_argument("--scheduler", help="default Dask scheduler of the deployments")
+    p.add_argument("--limit", type=int, help="at most this many flow runs at once")
+    p.set_defaults(func=_cmd_serve)
+
+
+def _precheck(scenarios: list[str], sims: int) -> None:
+    """Bad input fails here, in a second, before Prefect's API server starts."""
+    from models.scenario import load_scenario
+    from pipeline.plan import PlanError
+
+    for name in scenarios:
+        load_scenario(name)
+    if sims <= 0:
+        raise PlanError(f"--sims must be > 0, got {sims}")
+
+
+def _print_runs(summaries: list[dict], store: str) -> None:
+    from pipeline.api import open_run
+
+    for s in summaries:
+        print_headlines(open_run(store, s["run_id"]), s["run_id"])
+        print(f"stored in {s['store_path']}")
+
+
+def _cmd_forecast(args) -> int:
+    from flows.forecast import forecast
+
+    _precheck(args.scenarios, args.sims)
+    out = forecast(
+        scenarios=args.scenarios,
+        sims=args.sims,
+        seed=args.seed,
+        seed_policy=args.seed_policy,
+        store=args.store,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        target_se=args.target_se,
+        extend_latest=args.extend_latest,
+    )
+    _print_runs(out, args.store)
+    return 0
+
+
+def _cmd_cluster_run(args) -> int:
+    from flows.cluster import cluster_run
+
+    _precheck([args.scenario], args.sims)
+    out = cluster_run(
+        scenario=args.scenario,
+        sims=args.sims,
+        seed=args.seed,
+        scheduler=args.scheduler,
+        store=args.store,
+        sampler=args.sampler,
+        block_size=args.block_size,
+        keep_samples=args.keep_samples,
+        run_id=args.run_id,
+        workers=args.workers,
+    )
+    _print_runs([out], args.store)
+    print(out["run_id"])
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from flows.compare import compare
+    from pipeline.store import open_store
+
+    _precheck([args.baseline, *args.scenarios], args.sims)
+    out = compare(
+        baseline=args.baseline,
+        scenarios=args.scenarios or None,
+        sims=args.sims,
+        seed=args.seed,
+        store=args.store,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        block_size=args.block_size,
+    )
+    ds = open_store(args.store, create=False).open_product("comparisons", out["comparison_id"])
+    from flows.compare import comparison_markdown
+
+    print(comparison_markdown(out["comparison_id"], ds))
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    from flows.deployments import serve_all
+
+    serve_all(args.store, args.scheduler, args.limit)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return pipeline_main(argv, extend=add_flow_commands)
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The flows, run for real on the test API and a LocalCluster: store, artifacts, pointers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+
+import numpy as np
+import pytest
+from prefect.artifacts import Artifact
+from store_helpers import dataset_digest
+
+from flows.cluster import cluster_run
+from flows.compare import compare
+from flows.forecast import forecast, forecast_seed
+from flows.tasks import is_transient
+from models.errors import ScenarioError
+from pipeline.api import run_forecast
+from pipeline.execute import ClusterError
+from pipeline.store import open_store
+
+
+def test_forecast_flow_publishes_runs_and_artifacts(tmp_path, scheduler):
+    store = str(tmp_path / "f.zarr")
+    out = forecast(
+        scenarios=["nato-2025", "detente"],
+        sims=10_000,
+        seed=1,
+        seed_policy="date",
+        on=date(2026, 1, 5),
+        store=store,
+        scheduler=scheduler,
+    )
+    fs = open_store(store, create=False)
+    assert [o["scenario"] for o in out] == ["nato-2025", "detente"]
+    assert fs.catalog_ids() == [o["run_id"] for o in out]
+    for o in out:
+        assert fs.latest(o["scenario"]) == o["run_id"]
+        assert o["seed"] == 1 + 20260105
+        art = Artifact.get(f"forecast-{o['scenario']}")
+        assert art is not None and o["run_id"] in art.data and "p_conflict" in art.data
+        assert f"{o['p_conflict']:.4f} ± {o['p_conflict_se']:.4f}" in art.data
+    direct = run_forecast(
+        "detente",
+        sims=10_000,
+        seed=20260106,
+        store=tmp_path / "g.zarr",
+        progress=False,
+        scheduler=scheduler,
+    )  # the flow's results are the pipeline's, bit for bit
+    assert dataset_digest(fs.open_run(out[1]["run_id"])) == dataset_digest(direct.dataset)
+
+
+def test_forecast_flow_extends_the_latest_run_when_asked(tmp_path, scheduler):
+    store = str(tmp_path / "f.zarr")
+    kw = dict(scenarios=["detente"], seed=2, store=store, scheduler=scheduler)
+    (first,) = forecast(sims=10_000, **kw)
+    (second,) = forecast(sims=20_000, extend_latest=True, **kw)
+    assert second["blocks_run"] == 1 and second["sims"] == 20_000
+    attrs = open_store(store, create=False).run_attrs(second["run_id"])
+    assert attrs["extends"] == first["run_id"]
+
+
+def test_invalid_scenario_fails_the_flow_without_retries(tmp_path, scheduler):
+    state = forecast(
+        scenarios=["no-such-scenario"], store=str(tmp_path / "f.zarr"), return_state=True
+    )
+    assert state.is_failed()
+    with pytest.raises(ScenarioError, match="no-such-scenario"):
+        state.result()
+    assert not (tmp_path / "f.zarr").exists()  # nothing was started
+
+
+def test_retry_policy_retries_cluster_failures_only():
+    from prefect.states import Failed
+
+    assert is_transient(None, None, Failed(data=ClusterError("cannot reach the scheduler")))
+    assert is_transient(None, None, Failed(data=ConnectionError("reset")))
+    assert not is_transient(None, None, Failed(data=ScenarioError("x.toml: bad")))
+    assert forecast_seed("date", 5, date(2026, 11, 25)) == 20261130
+    assert forecast_seed("fixed", 5, date(2026, 11, 25)) == 5
+
+
+def test_compare_flow_stores_paired_differences(tmp_path, scheduler):
+    store = str(tmp_path / "f.zarr")
+    out = compare(
+        baseline="nato-2025",
+        scenarios=["us-pivot"],
+        sims=4000,
+        seed=3,
+        store=store,
+        scheduler=scheduler,
+        block_size=2000,
+    )
+    fs = open_store(store, create=False)
+    ds = fs.open_product("comparisons", out["comparison_id"])
+    base, other = fs.open_run(out["baseline_run"]), fs.open_run(out["runs"][0])
+    for h in ("p_intact", "p_any_withdrawal", "p_hegemon_withdrawn", "p_conflict"):
+        assert np.array_equal(ds[f"{h}_baseline"].values, base[h].values)
+        assert np.array_equal(ds[h].values[0], other[h].values)
+        np.testing.assert_allclose(
+            ds[f"d_{h}"].values[0], other[h].values - base[h].values, atol=1e-12
+        )
+    # common random numbers: the paired error is well below the independent-runs error
+    se, se_ind = (
+        ds["d_p_conflict_se"].values[0, -1],
+        ds["d_p_conflict_se_independent"].values[0, -1],
+    )
+    assert 0 < se < 0.7 * se_ind
+    art = Artifact.get("compare-nato-2025")
+    assert art is not None and out["comparison_id"] in art.data and "us-pivot" in art.data
+
+
+def test_interrupted_cluster_run_resumes_its_blocks(tmp_path, scheduler, prefect_api):
+    """Kill a cluster_run flow part-way; rerunning it with its run id resumes, not restarts."""
+    store = tmp_path / "f.zarr"
+    sims, block = 12_000, 1000
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "cluster-run",
+            "nato-2025",
+            "--sims",
+            str(sims),
+            "--block-size",
+            str(block),
+            "--seed",
+            "4",
+            "--store",
+            str(store),
+            "--scheduler",
+            scheduler,
+            "--run-id",
+            "crash-1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.time() + 240
+    done = 0
+    while time.time() < deadline:
+        if (store / "staging" / "crash-1" / "blocks").exists():
+            done = len(open_store(store, create=False).done_blocks("crash-1"))
+            if done >= 3:
+                break
+        if proc.poll() is not None:
+            pytest.fail(f"flow ended before it could be killed: {proc.stderr.read().decode()}")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    fs = open_store(store, create=False)
+    done = len(fs.done_blocks("crash-1"))
+    assert 3 <= done < 12 and fs.catalog() == []
+    out = cluster_run(
+        scenario="nato-2025",
+        sims=sims,
+        seed=4,
+        block_size=block,
+        store=str(store),
+        scheduler=scheduler,
+        run_id="crash-1",
+    )
+    assert out["run_id"] == "crash-1"
+    assert out["blocks_run"] == 12 - done  # completed blocks were not recomputed
+    clean = run_forecast(
+        "nato-2025",
+        sims=sims,
+        seed=4,
+        block_size=block,
+        store=tmp_path / "g.zarr",
+        scheduler=scheduler,
+        progress=False,
+    )
+    assert dataset_digest(fs.open_run("crash-1")) == dataset_digest(clean.dataset)
+    again = cluster_run(
+        scenario="nato-2025",
+        sims=sims,
+        seed=4,
+        block_size=block,
+        store=str(store),
+        scheduler=scheduler,
+        run_id="crash-1",
+    )
+    assert again["blocks_run"] == 0  # a retry after success is a no-op
