@@ -10,7 +10,14 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from flows.forecast import summary
-from flows.tasks import artifact_key, headline_markdown, record_artifact, simulate, validate
+from flows.tasks import (
+    artifact_key,
+    headline_markdown,
+    record_artifact,
+    simulate,
+    store_or_default,
+    validate,
+)
 from pipeline.api import DEFAULT_STORE
 from pipeline.plan import DEFAULT_BLOCK_SIZE
 
@@ -31,6 +38,7 @@ def cluster_run(
     """Run ``sims`` simulations on ``scheduler`` (or $DASK_SCHEDULER_ADDRESS, or a local
     cluster); give ``run_id`` to resume a run whose flow run crashed."""
     (sc,) = validate([scenario])
+    store = store_or_default(store)
     rid = run_id or f"{sc.name}-s{seed}-{str(flow_run.id or 'adhoc')[:8]}"
     res = simulate(
         sc,

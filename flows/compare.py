@@ -6,7 +6,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.forecast import run_id_for
-from flows.tasks import artifact_key, record_artifact, simulate, validate
+from flows.tasks import artifact_key, record_artifact, simulate, store_or_default, validate
 from pipeline.api import DEFAULT_STORE
 from pipeline.compare import publish_comparison
 from pipeline.plan import DEFAULT_BLOCK_SIZE
@@ -53,6 +53,7 @@ def compare(
     then store the differences with paired standard errors as ``comparisons/<id>``
     (default scenarios: the built-in stress scenarios)."""
     scenarios = list(STRESS if scenarios is None else scenarios)
+    store = store_or_default(store)
     loaded = validate([baseline, *scenarios])
     runs = []
     for sc in loaded:

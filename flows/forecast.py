@@ -15,6 +15,7 @@ from flows.tasks import (
     headline_markdown,
     record_artifact,
     simulate,
+    store_or_default,
     validate,
 )
 from pipeline.api import DEFAULT_SIMS, DEFAULT_STORE
@@ -64,6 +65,7 @@ def forecast(
     """
     logger = get_run_logger()
     day = forecast_date(on)
+    store = store_or_default(store)
     run_seed = forecast_seed(seed_policy, seed, day)
     loaded = validate(scenarios)
     logger.info("forecast for %s, seed %d: %s", day, run_seed, ", ".join(scenarios))

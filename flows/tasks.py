@@ -7,6 +7,7 @@ help: an unreachable scheduler or a transient store error; never an invalid scen
 
 from __future__ import annotations
 
+import os
 import re
 
 from prefect import get_run_logger, task
@@ -16,7 +17,7 @@ from prefect.tasks import exponential_backoff
 
 from models.errors import ScenarioError
 from models.scenario import Scenario, load_scenario
-from pipeline.api import RunResult, extend_run, run_forecast
+from pipeline.api import DEFAULT_STORE, RunResult, extend_run, run_forecast
 from pipeline.execute import ClusterError
 from pipeline.plan import PlanError
 from pipeline.results import headline_table
@@ -151,6 +152,12 @@ def headline_markdown(res: RunResult, store: str) -> str:
     ]
     lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
     return "\n".join(lines)
+
+
+def store_or_default(store: str | None) -> str:
+    """The store a flow writes to: given, else $ALLIANCE_RISK_STORE, else ./forecasts.zarr
+    (an empty string, as an unset variable renders in prefect.yaml, counts as not given)."""
+    return store or os.environ.get("ALLIANCE_RISK_STORE") or DEFAULT_STORE
 
 
 def artifact_key(*parts: str) -> str:

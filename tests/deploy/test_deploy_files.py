@@ -1,0 +1,149 @@
+"""deploy/ cannot be started here (no container engine): check what can be checked.
+
+The files parse; every container runs the same image; ports and addresses agree between
+the commands and the settings; the commands exist; every variable set is documented.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.cli import add_flow_commands
+from pipeline.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def _compose() -> dict:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+def _k8s() -> list[dict]:
+    docs = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def _containers(doc: dict) -> list[dict]:
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "containers":
+                    found.extend(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(doc)
+    return found
+
+
+def test_compose_services_share_the_image_and_agree_on_addresses():
+    compose = _compose()
+    services = compose["services"]
+    assert {"postgres", "prefect-server", "dask-scheduler", "dask-worker", "serve"} <= set(services)
+    ours = {n: s for n, s in services.items() if n != "postgres"}
+    assert {s["image"] for s in ours.values()} == {"alliance-risk:0.1.0"}
+    env = services["serve"]["environment"]
+    sched = services["dask-scheduler"]["command"]
+    port = sched[sched.index("--port") + 1]
+    assert env["DASK_SCHEDULER_ADDRESS"] == f"tcp://dask-scheduler:{port}"
+    assert services["dask-worker"]["command"][2] == env["DASK_SCHEDULER_ADDRESS"]
+    server = services["prefect-server"]["command"]
+    assert (
+        env["PREFECT_API_URL"] == f"http://prefect-server:{server[server.index('--port') + 1]}/api"
+    )
+    assert f"{port}:{port}" in services["dask-scheduler"]["ports"]
+    db = services["prefect-server"]["environment"]["PREFECT_SERVER_DATABASE_CONNECTION_URL"]
+    assert db.startswith("postgresql+asyncpg://") and "@postgres:5432/" in db
+    for name in ("serve", "dask-worker"):  # the store volume is shared where it is written
+        assert any(v.startswith("forecasts:/data") for v in services[name]["volumes"])
+    assert env["ALLIANCE_RISK_STORE"].startswith("/data/")
+
+
+def test_container_commands_exist():
+    parser = build_parser(add_flow_commands)
+    args = parser.parse_args(_compose()["services"]["serve"]["command"][1:])
+    assert args.command == "serve"
+    for tool in ("dask", "prefect"):
+        assert shutil.which(tool), f"{tool} is not installed"
+    for argv in (
+        ["dask", "scheduler", "--help"],
+        ["dask", "worker", "--help"],
+        ["prefect", "worker", "start", "--help"],
+    ):
+        assert subprocess.run(argv, capture_output=True, timeout=120).returncode == 0, argv
+    worker = next(c for d in _k8s() if d["kind"] == "Deployment" for c in _containers(d))
+    assert worker["command"][:3] == ["prefect", "worker", "start"]
+    pool = worker["command"][worker["command"].index("--pool") + 1]
+    prefect_yaml = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    assert {d["work_pool"]["name"] for d in prefect_yaml["deployments"]} == {pool}
+
+
+def test_k8s_manifests_use_the_image_and_the_operator_service():
+    docs = _k8s()
+    kinds = {d["kind"] for d in docs}
+    assert {"DaskCluster", "Deployment", "ConfigMap", "PersistentVolumeClaim"} <= kinds
+    images = {c["image"] for d in docs for c in _containers(d)}
+    assert images == {"alliance-risk"}  # kustomization.yaml pins registry and tag
+    kust = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    assert [i["name"] for i in kust["images"]] == ["alliance-risk"]
+    assert kust["images"][0]["newTag"] == "0.1.0"
+    cluster = next(d for d in docs if d["kind"] == "DaskCluster")
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    ports = cluster["spec"]["scheduler"]["service"]["ports"]
+    comm = next(p["port"] for p in ports if p["name"] == "tcp-comm")
+    # the operator names the scheduler service <cluster>-scheduler
+    assert (
+        config["DASK_SCHEDULER_ADDRESS"] == f"tcp://{cluster['metadata']['name']}-scheduler:{comm}"
+    )
+    sched_args = cluster["spec"]["scheduler"]["spec"]["containers"][0]["args"]
+    assert sched_args[sched_args.index("--port") + 1] == str(comm)
+
+
+def test_every_variable_set_is_documented():
+    readme = (DEPLOY / "README.md").read_text()
+    variables = set(_compose()["x-env"])
+    variables |= set(_compose()["services"]["prefect-server"]["environment"])
+    variables |= set(next(d for d in _k8s() if d["kind"] == "ConfigMap")["data"])
+    variables |= set(re.findall(r"^\s+(\w+)=", (DEPLOY / "Dockerfile").read_text(), re.M))
+    variables |= set(re.findall(r"\{\{ \$(\w+) \}\}", (ROOT / "prefect.yaml").read_text()))
+    variables -= {"PYTHONUNBUFFERED", "PIP_NO_CACHE_DIR"}
+    missing = sorted(v for v in variables if f"`{v}" not in readme)
+    assert not missing, f"not documented in deploy/README.md: {missing}"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kustomize_renders_the_manifests():
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    rendered = list(yaml.safe_load_all(out.stdout))
+    assert all(
+        d["metadata"].get("namespace") == "alliance-risk"
+        for d in rendered
+        if d["kind"] != "Namespace"
+    )
+    images = {c["image"] for d in rendered for c in _containers(d)}
+    assert images == {"registry.example.org/alliance-risk:0.1.0"}
+
+
+def test_dockerfile_installs_the_package_and_exposes_the_ports():
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r'pip install "\.\[s3\]"', text)
+    for part in ("models", "pipeline", "flows", "prefect.yaml", "pyproject.toml"):
+        assert part in text
+    assert "EXPOSE 4200 8786 8787" in text
