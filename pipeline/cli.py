@@ -141,6 +141,33 @@ def _cmd_discard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyse(args: argparse.Namespace) -> int:
+    from pipeline.analysis import BINARY, publish_analysis
+    from pipeline.store import open_store
+
+    fs = open_store(args.store, create=False)
+    aid, ds = publish_analysis(fs, fs.resolve(args.run))
+    print(f"analysis {aid} ({ds.attrs['sims']:,} simulations)")
+    for o in ("conflict", "any_withdrawal"):
+        rho = ds["spearman"].sel(outcome=o)
+        top = rho.to_series().abs().sort_values(ascending=False).index[:5]
+        cells = ", ".join(f"{p} {float(rho.sel(parameter=p)):+.2f}" for p in top)
+        print(f"  drivers of {o}: {cells}")
+    for o in BINARY:
+        print(
+            f"  PRIM {o}: coverage {float(ds.prim_coverage.sel(prim_outcome=o)):.2f}, "
+            f"density {float(ds.prim_density.sel(prim_outcome=o)):.2f}"
+        )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import write_report
+
+    print(f"report written to {write_report(args.store, args.run, args.out)}")
+    return 0
+
+
 def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:
     """The parser; ``extend(subparsers)`` adds commands of higher layers (flows.cli)."""
     parser = argparse.ArgumentParser(
@@ -199,6 +226,15 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
     p.add_argument("store")
     p.add_argument("run")
     p.set_defaults(func=_cmd_discard)
+    p = sub.add_parser("analyse", help="rank the drivers of a kept-samples run; PRIM boxes")
+    p.add_argument("store")
+    p.add_argument("run", nargs="?", help="run id or scenario name (default: the newest run)")
+    p.set_defaults(func=_cmd_analyse)
+    p = sub.add_parser("report", help="figures (PNG, SVG) and an HTML page for a run")
+    p.add_argument("store")
+    p.add_argument("run", nargs="?", help="run id or scenario name (default: the newest run)")
+    p.add_argument("--out", default="report", help="output folder (default ./report)")
+    p.set_defaults(func=_cmd_report)
     if extend is not None:
         extend(sub)
     return parser

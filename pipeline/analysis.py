@@ -1,0 +1,216 @@
+"""What drives the risk: input rankings and scenario discovery on a run's kept samples.
+
+From a run stored with ``--keep-samples`` (any sampler):
+- ``rank_importance``: Spearman rank correlation of every uncertain input with each outcome,
+  with a 95% interval (Fisher z), and the rank of its absolute value: a cheap global ranking
+  that needs no special design;
+- ``prim``: Friedman & Fisher's Patient Rule Induction Method. It peels a box of input ranges
+  in which a bad outcome (e.g. conflict within 5 years) is concentrated, and reports the
+  peeling trajectory (coverage, density, support) and the chosen box.
+Results are stored as ``analyses/<id>`` (docs/store.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from models.layout import NEVER
+from pipeline.results import SCHEMA_VERSION
+from pipeline.store import ForecastStore, StoreError
+
+# outcome -> (description, function of the samples group and the horizon T)
+OUTCOMES = {
+    "any_withdrawal": "a member withdraws within the horizon",
+    "dissolution": "the alliance dissolves within the horizon",
+    "conflict": "conflict onset within the horizon",
+    "conflict_5y": "conflict onset within 5 years",
+    "cohesion_final": "cohesion at the horizon (0 after dissolution)",
+}
+BINARY = ("any_withdrawal", "dissolution", "conflict", "conflict_5y")
+
+
+def load_samples(fs: ForecastStore, run_id: str) -> tuple[np.ndarray, list[str], dict]:
+    """(inputs (sims, inputs), input names, outcomes {name: (sims,)}) of a kept-samples run."""
+    attrs = fs.run_attrs(run_id)
+    if not attrs.get("keep_samples"):
+        raise StoreError(
+            f"run {run_id} has no per-simulation samples: rerun it with --keep-samples"
+        )
+    g = fs.open_group(f"{fs.run_path(run_id)}/samples")
+    T = int(fs.open_run(run_id).sizes["time"]) - 1
+    X = g["parameters"][:]
+    names = [str(n) for n in g["parameter"][:]]
+    wd = g["withdrawal_step"][:]
+    onset = g["onset_step"][:].astype(np.int64)
+    outcomes = {
+        "any_withdrawal": (wd.min(axis=1) <= T).astype(np.float64),
+        "dissolution": (g["dissolution_step"][:] <= T).astype(np.float64),
+        "conflict": (onset <= T).astype(np.float64),
+        "conflict_5y": (onset <= min(20, T)).astype(np.float64),
+        "cohesion_final": g["final_cohesion"][:].astype(np.float64),
+    }
+    assert NEVER > T  # events that did not happen are stored as NEVER
+    return X, names, outcomes
+
+
+def rank_importance(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Spearman correlation of each column of X with y, its 95% interval, and its rank.
+
+    Constant inputs (fixed in the scenario) get NaN and no rank.
+    """
+    n, p = X.shape
+    ranks_y = stats.rankdata(y)
+    rho = np.full(p, np.nan)
+    varying = X.std(axis=0) > 0
+    if ranks_y.std() > 0:
+        rx = stats.rankdata(X[:, varying], axis=0)
+        rx = (rx - rx.mean(axis=0)) / rx.std(axis=0)
+        ry = (ranks_y - ranks_y.mean()) / ranks_y.std()
+        rho[varying] = rx.T @ ry / n
+    z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
+    half = 1.959964 / np.sqrt(max(n - 3, 1))
+    order = np.argsort(-np.nan_to_num(np.abs(rho), nan=-1.0))
+    rank = np.full(p, -1)
+    rank[order[: int(np.isfinite(rho).sum())]] = np.arange(1, int(np.isfinite(rho).sum()) + 1)
+    return {"rho": rho, "low": np.tanh(z - half), "high": np.tanh(z + half), "rank": rank}
+
+
+@dataclass
+class PrimResult:
+    lower: np.ndarray  # (inputs,) box bounds; -inf/inf where not restricted
+    upper: np.ndarray
+    coverage: np.ndarray  # (steps,) trajectory
+    density: np.ndarray
+    support: np.ndarray
+    chosen: int  # index of the chosen box in the trajectory
+
+
+def prim(
+    X: np.ndarray,
+    y: np.ndarray,
+    alpha: float = 0.05,
+    min_support: float = 0.02,
+    min_coverage: float = 0.3,
+) -> PrimResult:
+    """Peel boxes where mean(y) is highest; choose the densest box covering >= min_coverage.
+
+    Each step removes the ``alpha`` share of the remaining points from one side of one input,
+    whichever leaves the highest mean. Coverage = share of all y=1 inside the box; density =
+    mean of y inside; support = share of points inside.
+    """
+    n, p = X.shape
+    total = y.sum()
+    if total <= 0:
+        raise ValueError("the outcome never happens in this run: nothing to discover")
+    inside = np.ones(n, bool)
+    lo, hi = np.full(p, -np.inf), np.full(p, np.inf)
+    boxes = [(lo.copy(), hi.copy())]
+    cov, dens, supp = [1.0], [y.mean()], [1.0]
+    varying = np.flatnonzero(X.std(axis=0) > 0)
+    while inside.mean() > min_support:
+        Xi, yi = X[inside], y[inside]
+        best = None
+        for j in varying:
+            col = Xi[:, j]
+            a, b = np.quantile(col, [alpha, 1 - alpha])
+            for side, keep, bound in ((0, col >= a, a), (1, col <= b, b)):
+                if keep.all() or not keep.any():
+                    continue
+                m = yi[keep].mean()
+                if best is None or m > best[0]:
+                    best = (m, j, side, bound)
+        if best is None:
+            break
+        _, j, side, bound = best
+        if side == 0:
+            lo[j] = bound
+        else:
+            hi[j] = bound
+        inside &= (X[:, j] >= lo[j]) & (X[:, j] <= hi[j])
+        boxes.append((lo.copy(), hi.copy()))
+        cov.append(y[inside].sum() / total)
+        dens.append(y[inside].mean())
+        supp.append(inside.mean())
+    cov, dens, supp = map(np.asarray, (cov, dens, supp))
+    ok = np.flatnonzero(cov >= min_coverage)
+    chosen = int(ok[np.argmax(dens[ok])])
+    return PrimResult(*boxes[chosen], cov, dens, supp, chosen)
+
+
+def analyse_run(
+    fs: ForecastStore, run_id: str, prim_outcomes: tuple[str, ...] = BINARY
+) -> xr.Dataset:
+    """Rank correlations for every outcome and PRIM boxes for the binary ones."""
+    X, names, outcomes = load_samples(fs, run_id)
+    ds = xr.Dataset(coords={"outcome": list(OUTCOMES), "parameter": names})
+    res = {o: rank_importance(X, outcomes[o]) for o in OUTCOMES}
+    for key, long in (
+        ("rho", "Spearman rank correlation of the input with the outcome"),
+        ("low", "lower end of its 95% interval (Fisher z)"),
+        ("high", "upper end of its 95% interval (Fisher z)"),
+    ):
+        values = np.stack([res[o][key] for o in OUTCOMES])
+        ds[f"spearman{'' if key == 'rho' else '_' + key}"] = (
+            ("outcome", "parameter"),
+            values,
+            {"units": "1", "long_name": long, "description": long},
+        )
+    ds["importance_rank"] = (
+        ("outcome", "parameter"),
+        np.stack([res[o]["rank"] for o in OUTCOMES]).astype(np.int32),
+        {"units": "1", "long_name": "rank of |Spearman| (1 = strongest; -1 = fixed input)"},
+    )
+    _add_prim(ds, X, outcomes, prim_outcomes)
+    ds["outcome_description"] = ("outcome", [OUTCOMES[o] for o in OUTCOMES])
+    ds.attrs.update(
+        title=f"alliance-risk analysis of run {run_id}",
+        run_id=run_id,
+        sims=int(X.shape[0]),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        schema_version=SCHEMA_VERSION,
+        methods="Spearman rank correlation with Fisher-z intervals; PRIM (alpha 0.05, "
+        "densest box with coverage >= 0.3)",
+    )
+    return ds
+
+
+def _add_prim(ds: xr.Dataset, X: np.ndarray, outcomes: dict, which: tuple[str, ...]) -> None:
+    p = X.shape[1]
+    lower = np.full((len(which), p), np.nan)
+    upper = np.full((len(which), p), np.nan)
+    summary = np.full((len(which), 3), np.nan)
+    for k, name in enumerate(which):
+        y = outcomes[name]
+        if y.sum() == 0:
+            continue
+        r = prim(X, y)
+        restricted_lo = np.isfinite(r.lower)
+        restricted_hi = np.isfinite(r.upper)
+        lower[k] = np.where(restricted_lo, r.lower, np.nan)
+        upper[k] = np.where(restricted_hi, r.upper, np.nan)
+        summary[k] = r.coverage[r.chosen], r.density[r.chosen], r.support[r.chosen]
+    dims = ("prim_outcome", "parameter")
+    ds.coords["prim_outcome"] = list(which)
+    note = "NaN = not restricted"
+    ds["prim_lower"] = (dims, lower, {"long_name": f"PRIM box lower bound ({note})"})
+    ds["prim_upper"] = (dims, upper, {"long_name": f"PRIM box upper bound ({note})"})
+    for i, key in enumerate(("coverage", "density", "support")):
+        ds[f"prim_{key}"] = (
+            ("prim_outcome",),
+            summary[:, i],
+            {"units": "1", "long_name": f"PRIM box {key}"},
+        )
+
+
+def publish_analysis(fs: ForecastStore, run_id: str) -> tuple[str, xr.Dataset]:
+    """Analyse a run and store it as ``analyses/<id>``; returns the id and the Dataset."""
+    ds = analyse_run(fs, run_id)
+    aid = f"{run_id}-analysis-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    entry = {"id": aid, "run_id": run_id, "created": ds.attrs["created"], "kind": "ranking+prim"}
+    fs.publish_product("analyses", aid, ds, entry)
+    return aid, fs.open_product("analyses", aid)

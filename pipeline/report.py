@@ -1,0 +1,206 @@
+"""The report: figures (PNG and SVG) and an HTML page for one published run.
+
+``write_report(store, run_id, out)`` reads only the store (the run, the latest run of every
+scenario, the run's latest analysis if any) and writes ``out/index.html`` and the figures.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+from pipeline.results import headline_table
+from pipeline.store import ForecastStore, StoreError, open_store
+
+HORIZONS = (1, 5, 10)  # years
+
+
+def _years(ds: xr.Dataset) -> np.ndarray:
+    return np.arange(ds.sizes["time"]) / 4.0
+
+
+def _save(fig, out: Path, name: str) -> str:
+    fig.tight_layout()
+    fig.savefig(out / f"{name}.png", dpi=110)
+    fig.savefig(out / f"{name}.svg")
+    plt.close(fig)
+    return name
+
+
+def fan_chart(ds: xr.Dataset, out: Path) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    t = _years(ds)
+    for ax, name in zip(axes, ("cohesion", "credibility"), strict=True):
+        q = ds[f"{name}_quantile"].values  # (time, quantile) 5, 25, 50, 75, 95 %
+        ax.fill_between(t, q[:, 0], q[:, 4], alpha=0.2, color="C0", label="5–95%")
+        ax.fill_between(t, q[:, 1], q[:, 3], alpha=0.4, color="C0", label="25–75%")
+        ax.plot(t, q[:, 2], color="C0", label="median")
+        ax.plot(t, ds[f"{name}_mean"].values, "k--", lw=1, label="mean")
+        ax.set(title=name.capitalize(), xlabel="years ahead", ylim=(0, 1))
+    axes[0].legend(loc="lower left", fontsize=8)
+    return _save(fig, out, "fan_cohesion_credibility")
+
+
+def survival(ds: xr.Dataset, out: Path, top: int = 8) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    t = _years(ds)
+    for name, style in (("p_intact", "-"), ("p_intact_with_hegemon", "--")):
+        p, se = ds[name].values, ds[f"{name}_se"].values
+        axes[0].plot(t, p, style, label=name.removeprefix("p_").replace("_", " "))
+        axes[0].fill_between(t, p - 1.96 * se, p + 1.96 * se, alpha=0.2)
+    axes[0].set(title="Alliance intact", xlabel="years ahead", ylabel="probability")
+    axes[0].legend(fontsize=8)
+    wd = ds["p_withdrawn"].values  # (time, member)
+    order = np.argsort(-wd[-1])[:top]
+    for j in order:
+        axes[1].plot(t, 1 - wd[:, j], label=str(ds["member"].values[j]))
+    axes[1].set(title=f"Member still in (the {top} most at risk)", xlabel="years ahead")
+    axes[1].legend(fontsize=7, ncol=2)
+    return _save(fig, out, "survival")
+
+
+def conflict(ds: xr.Dataset, out: Path) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    t, p, se = _years(ds), ds["p_conflict"].values, ds["p_conflict_se"].values
+    ax.plot(t, p, color="C3", label="P(conflict onset by t)")
+    ax.fill_between(t, p - 1.96 * se, p + 1.96 * se, color="C3", alpha=0.25, label="95% MC")
+    ax.set(title="Cumulative conflict-onset probability", xlabel="years ahead")
+    ax.legend(fontsize=8)
+    return _save(fig, out, "conflict")
+
+
+def members_remaining(ds: xr.Dataset, out: Path) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    n = ds["n_members"].values
+    width = 0.8 / len(HORIZONS)
+    for k, year in enumerate(HORIZONS):
+        i = min(4 * year, ds.sizes["time"] - 1)
+        ax.bar(n + (k - 1) * width, ds["members_pmf"].values[i], width, label=f"{year} yr")
+    hi = int(n[ds["members_pmf"].values.sum(axis=0) > 0].max())
+    ax.set(
+        title="Members remaining",
+        xlabel="members",
+        ylabel="probability",
+        xlim=(max(hi - 8, 0) - 0.5, hi + 0.5),
+    )
+    ax.legend(fontsize=8)
+    return _save(fig, out, "members_remaining")
+
+
+def burden(ds: xr.Dataset, out: Path, members=("USA", "DEU", "FRA", "GBR", "POL", "ITA")) -> str:
+    codes = [m for m in members if m in set(map(str, ds["member"].values))]
+    fig, axes = plt.subplots(2, 3, figsize=(10, 5.5), sharex=True)
+    t = _years(ds)
+    for ax, code in zip(axes.ravel(), codes, strict=False):
+        q = ds["burden_quantile"].sel(member=code).values
+        ax.fill_between(t, q[:, 1], q[:, 3], alpha=0.35, label="25–75%")
+        ax.plot(t, q[:, 2], label="median")
+        ax.plot(t, ds["target"].sel(member=code).values, "k--", lw=1, label="target")
+        ax.set(title=code, ylabel="% of GDP")
+    axes[0, 0].legend(fontsize=7)
+    for ax in axes[1]:
+        ax.set_xlabel("years ahead")
+    return _save(fig, out, "burden")
+
+
+def sensitivity(an: xr.Dataset, out: Path, top: int = 12) -> str:
+    outcomes = ("conflict", "any_withdrawal")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    for ax, o in zip(axes, outcomes, strict=True):
+        rho = an["spearman"].sel(outcome=o).values
+        lo, hi = an["spearman_low"].sel(outcome=o).values, an["spearman_high"].sel(outcome=o).values
+        order = np.argsort(-np.nan_to_num(np.abs(rho)))[:top][::-1]
+        y = np.arange(len(order))
+        ax.barh(y, rho[order], color=np.where(rho[order] > 0, "C3", "C0"))
+        ax.errorbar(
+            rho[order],
+            y,
+            xerr=[rho[order] - lo[order], hi[order] - rho[order]],
+            fmt="none",
+            ecolor="k",
+            lw=0.8,
+        )
+        ax.set_yticks(y, [str(p) for p in an["parameter"].values[order]], fontsize=7)
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set(title=f"Drivers of {o.replace('_', ' ')}", xlabel="Spearman rank correlation")
+    return _save(fig, out, "sensitivity")
+
+
+def comparison(fs: ForecastStore, out: Path) -> str | None:
+    latest = fs._attrs().get("latest", {})
+    if len(latest) < 2:
+        return None
+    names = sorted(latest)
+    heads = ("p_intact", "p_any_withdrawal", "p_conflict")
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        ds = fs.open_run(latest[name])
+        p = [float(ds[h][-1]) for h in heads]
+        se = [float(ds[f"{h}_se"][-1]) for h in heads]
+        ax.bar(np.arange(3) + k * width, p, width, yerr=np.multiply(se, 1.96), label=name)
+    ax.set_xticks(
+        np.arange(3) + width * (len(names) - 1) / 2, ["intact", "any withdrawal", "conflict onset"]
+    )
+    ax.set(title="Scenarios at the horizon (latest run of each)", ylabel="probability")
+    ax.legend(fontsize=7)
+    return _save(fig, out, "comparison")
+
+
+def write_report(store, run_id: str | None, out: str | Path) -> Path:
+    """Write the figures and ``index.html`` for a run (default: the newest) into ``out``."""
+    fs = open_store(store, create=False)
+    rid = fs.resolve(run_id)
+    ds = fs.open_run(rid).load()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = [
+        fan_chart(ds, out),
+        survival(ds, out),
+        conflict(ds, out),
+        members_remaining(ds, out),
+        burden(ds, out),
+    ]
+    analyses = [a for a in fs.products("analyses") if a["run_id"] == rid]
+    if analyses:
+        figures.append(sensitivity(fs.open_product("analyses", analyses[-1]["id"]), out))
+    comp = comparison(fs, out)
+    if comp:
+        figures.append(comp)
+    page = out / "index.html"
+    page.write_text(_html(ds, rid, figures), encoding="utf-8")
+    return page
+
+
+def _html(ds: xr.Dataset, rid: str, figures: list[str]) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        for name, cells in headline_table(ds)
+    )
+    imgs = "".join(
+        f'<figure><img src="{f}.png" alt="{f}"><figcaption>{f.replace("_", " ")} '
+        f'(<a href="{f}.svg">SVG</a>)</figcaption></figure>'
+        for f in figures
+    )
+    a = ds.attrs
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>alliance-risk: {html.escape(rid)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}td,th{{padding:2px 8px;
+text-align:right}}figure{{margin:1em 0}}img{{max-width:100%}}</style></head><body>
+<h1>{html.escape(a["scenario_name"])}: run {html.escape(rid)}</h1>
+<p>{a["sims"]:,} simulations, seed {a["seed"]}, sampler {a["sampler"]}, created {a["created"]};
+model {a["model_version"]}, package {a["package_version"]}.</p>
+<table id="headlines"><tr><th></th><th>1 yr</th><th>5 yr</th><th>10 yr</th></tr>{rows}</table>
+{imgs}
+</body></html>
+"""
+
+
+__all__ = ["StoreError", "write_report"]
