@@ -69,7 +69,7 @@ def rank_importance(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     varying = X.std(axis=0) > 0
     if ranks_y.std() > 0:
         rx = stats.rankdata(X[:, varying], axis=0)
-        rx = (rx - rx.mean(axis=0)) / rx.std(axis=0)
+        rx = (rx - rx.mean(axis=0)) / np.maximum(rx.std(axis=0), 1e-300)
         ry = (ranks_y - ranks_y.mean()) / ranks_y.std()
         rho[varying] = rx.T @ ry / n
     z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
@@ -97,49 +97,77 @@ def prim(
     min_support: float = 0.02,
     min_coverage: float = 0.3,
 ) -> PrimResult:
-    """Peel boxes where mean(y) is highest; choose the densest box covering >= min_coverage.
+    """PRIM with a holdout: peel on the even simulations, judge on the odd ones.
 
-    Each step removes the ``alpha`` share of the remaining points from one side of one input,
-    whichever leaves the highest mean. Coverage = share of all y=1 inside the box; density =
-    mean of y inside; support = share of points inside.
+    Each step removes the ``alpha`` share of the remaining training points from one side of
+    one input, whichever leaves the highest mean. The trajectory (coverage = share of all
+    y=1 inside the box, density = mean of y inside, support = share of points inside) is
+    measured on the holdout; the chosen box is the densest there with coverage >=
+    ``min_coverage``, and restrictions that do not raise its holdout density are dropped.
     """
-    n, p = X.shape
-    total = y.sum()
-    if total <= 0:
+    if y.sum() <= 0:
         raise ValueError("the outcome never happens in this run: nothing to discover")
-    inside = np.ones(n, bool)
+    Xt, yt, Xh, yh = X[0::2], y[0::2], X[1::2], y[1::2]
+    p = X.shape[1]
+    inside = np.ones(len(yt), bool)
     lo, hi = np.full(p, -np.inf), np.full(p, np.inf)
     boxes = [(lo.copy(), hi.copy())]
-    cov, dens, supp = [1.0], [y.mean()], [1.0]
     varying = np.flatnonzero(X.std(axis=0) > 0)
     while inside.mean() > min_support:
-        Xi, yi = X[inside], y[inside]
-        best = None
-        for j in varying:
-            col = Xi[:, j]
-            a, b = np.quantile(col, [alpha, 1 - alpha])
-            for side, keep, bound in ((0, col >= a, a), (1, col <= b, b)):
-                if keep.all() or not keep.any():
-                    continue
-                m = yi[keep].mean()
-                if best is None or m > best[0]:
-                    best = (m, j, side, bound)
-        if best is None:
+        Xi, yi = Xt[inside][:, varying], yt[inside]
+        a, b = np.quantile(Xi, [alpha, 1 - alpha], axis=0)
+        keep_lo, keep_hi = Xi >= a, Xi <= b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = np.concatenate(
+                [(yi @ keep_lo) / keep_lo.sum(axis=0), (yi @ keep_hi) / keep_hi.sum(axis=0)]
+            )
+        m[np.concatenate([keep_lo.all(axis=0), keep_hi.all(axis=0)])] = -np.inf
+        k = int(np.nanargmax(m))
+        if not np.isfinite(m[k]):
             break
-        _, j, side, bound = best
-        if side == 0:
-            lo[j] = bound
+        j = varying[k % len(varying)]
+        if k < len(varying):
+            lo[j] = a[k]
         else:
-            hi[j] = bound
-        inside &= (X[:, j] >= lo[j]) & (X[:, j] <= hi[j])
+            hi[j] = b[k - len(varying)]
+        inside &= (Xt[:, j] >= lo[j]) & (Xt[:, j] <= hi[j])
         boxes.append((lo.copy(), hi.copy()))
-        cov.append(y[inside].sum() / total)
-        dens.append(y[inside].mean())
-        supp.append(inside.mean())
-    cov, dens, supp = map(np.asarray, (cov, dens, supp))
+    stats_h = np.array([_box_stats(Xh, yh, *box) for box in boxes])
+    cov, dens, supp = stats_h.T
     ok = np.flatnonzero(cov >= min_coverage)
-    chosen = int(ok[np.argmax(dens[ok])])
-    return PrimResult(*boxes[chosen], cov, dens, supp, chosen)
+    chosen = int(ok[np.nanargmax(dens[ok])]) if len(ok) else 0
+    lo, hi = _prune(Xh, yh, *boxes[chosen])
+    return PrimResult(lo, hi, cov, dens, supp, chosen)
+
+
+def _in_box(X: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    cols = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi))
+    sub = X[:, cols]
+    return ((sub >= lo[cols]) & (sub <= hi[cols])).all(axis=1)
+
+
+def _box_stats(X, y, lo, hi) -> tuple[float, float, float]:
+    inside = _in_box(X, lo, hi)
+    n_in = max(int(inside.sum()), 1)
+    return y[inside].sum() / max(y.sum(), 1e-300), y[inside].sum() / n_in, inside.mean()
+
+
+def _prune(X, y, lo, hi):
+    """Drop restrictions one at a time while the (holdout) density does not fall."""
+    lo, hi = lo.copy(), hi.copy()
+    current = _box_stats(X, y, lo, hi)[1]
+    while True:
+        best = None
+        for j in np.flatnonzero(np.isfinite(lo) | np.isfinite(hi)):
+            l2, h2 = lo.copy(), hi.copy()
+            l2[j], h2[j] = -np.inf, np.inf
+            d = _box_stats(X, y, l2, h2)[1]
+            if d >= current and (best is None or d > best[0]):
+                best = (d, j)
+        if best is None:
+            return lo, hi
+        current = best[0]
+        lo[best[1]], hi[best[1]] = -np.inf, np.inf
 
 
 def analyse_run(
@@ -147,7 +175,12 @@ def analyse_run(
 ) -> xr.Dataset:
     """Rank correlations for every outcome and PRIM boxes for the binary ones."""
     X, names, outcomes = load_samples(fs, run_id)
-    ds = xr.Dataset(coords={"outcome": list(OUTCOMES), "parameter": names})
+    ds = xr.Dataset(
+        coords={
+            "outcome": np.array(list(OUTCOMES), dtype=object),
+            "parameter": np.array(names, dtype=object),
+        }
+    )
     res = {o: rank_importance(X, outcomes[o]) for o in OUTCOMES}
     for key, long in (
         ("rho", "Spearman rank correlation of the input with the outcome"),
@@ -166,7 +199,7 @@ def analyse_run(
         {"units": "1", "long_name": "rank of |Spearman| (1 = strongest; -1 = fixed input)"},
     )
     _add_prim(ds, X, outcomes, prim_outcomes)
-    ds["outcome_description"] = ("outcome", [OUTCOMES[o] for o in OUTCOMES])
+    ds["outcome_description"] = ("outcome", np.array(list(OUTCOMES.values()), dtype=object))
     ds.attrs.update(
         title=f"alliance-risk analysis of run {run_id}",
         run_id=run_id,
@@ -195,7 +228,7 @@ def _add_prim(ds: xr.Dataset, X: np.ndarray, outcomes: dict, which: tuple[str, .
         upper[k] = np.where(restricted_hi, r.upper, np.nan)
         summary[k] = r.coverage[r.chosen], r.density[r.chosen], r.support[r.chosen]
     dims = ("prim_outcome", "parameter")
-    ds.coords["prim_outcome"] = list(which)
+    ds.coords["prim_outcome"] = np.array(list(which), dtype=object)
     note = "NaN = not restricted"
     ds["prim_lower"] = (dims, lower, {"long_name": f"PRIM box lower bound ({note})"})
     ds["prim_upper"] = (dims, upper, {"long_name": f"PRIM box upper bound ({note})"})
