@@ -35,7 +35,7 @@ def add_flow_commands(sub) -> None:
     p = sub.add_parser("cluster-run", help="run the on-demand cluster_run flow (Prefect)")
     p.add_argument("scenario", nargs="?", default="nato-2025")
     _common(p, 10_000_000)
-    p.add_argument("--sampler", choices=["mc", "lhs", "sobol"], default="mc")
+    p.add_argument("--sampler", choices=["mc", "lhs", "sobol", "saltelli"], default="mc")
     p.add_argument("--block-size", type=int, default=10_000)
     p.add_argument("--keep-samples", action="store_true")
     p.add_argument("--run-id", help="resume this run (the id of a crashed cluster run)")

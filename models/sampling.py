@@ -8,6 +8,7 @@ data). Three designs: plain Monte Carlo, Latin hypercube and scrambled Sobol'
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -54,3 +55,55 @@ def sample_parameters(
 ) -> np.ndarray:
     """Draw an (n x P) table of parameter values for n simulations."""
     return map_design(scenario, unit_design(n, len(scenario.parameter_names), method, rng))
+
+
+# ---- Saltelli designs for variance-based (Sobol') sensitivity -------------------------------
+SALTELLI_STREAM = 2**20  # SeedSequence spawn key of the base-point sequence (not a block)
+
+
+def varying_columns(scenario: Scenario) -> list[int]:
+    """Columns of the parameter table that are uncertain (not ``fixed``)."""
+    return [j for j, d in enumerate(scenario.distributions) if getattr(d, "dist", "") != "fixed"]
+
+
+def saltelli_unit(d: int, seed: int, first: int, count: int) -> np.ndarray:
+    """Unit-cube rows of a Saltelli design for base points ``first .. first+count-1``.
+
+    Base point i is point i of a scrambled Sobol' sequence in 2d dimensions (seeded by
+    ``seed``): A_i = its first d coordinates, B_i the last d. Each base point gives d + 2
+    rows in the order SALib expects without second-order terms: A_i, AB_i^(1..d) (A_i with
+    column j taken from B_i), B_i. Any range of base points can be produced on its own.
+    """
+    ss = np.random.SeedSequence(seed, spawn_key=(SALTELLI_STREAM,))
+    engine = qmc.Sobol(d=2 * d, scramble=True, seed=np.random.default_rng(ss))
+    if first:
+        engine.fast_forward(first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # balance needs powers of two: noted
+        pts = np.clip(engine.random(count), EDGE, 1.0 - EDGE)
+    a, b = pts[:, :d], pts[:, d:]
+    rows = np.repeat(a[:, None, :], d + 2, axis=1)  # (count, d + 2, d)
+    idx = np.arange(d)
+    rows[:, 1 + idx, idx] = b[:, idx]
+    rows[:, d + 1] = b
+    return rows.reshape(count * (d + 2), d)
+
+
+def saltelli_block(
+    scenario: Scenario, seed: int, first: int, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parameter rows for base points ``first..first+count-1`` and, for each row, the row
+    (within these) whose innovations it must reuse.
+
+    The A and AB rows of a base point share the A row's innovations and the B row keeps its
+    own: the aleatory noise is then one more input that belongs to A, so the estimators stay
+    valid for a stochastic model, and an input with no effect has a total index of exactly 0.
+    """
+    cols = varying_columns(scenario)
+    d = len(cols)
+    unit = np.full((count * (d + 2), len(scenario.parameter_names)), 0.5)
+    unit[:, cols] = saltelli_unit(d, seed, first, count)
+    rows = np.arange(count * (d + 2))
+    k = rows % (d + 2)
+    src = np.where(k == d + 1, rows, rows - k)
+    return map_design(scenario, unit), src

@@ -4,6 +4,9 @@ From a run stored with ``--keep-samples`` (any sampler):
 - ``rank_importance``: Spearman rank correlation of every uncertain input with each outcome,
   with a 95% interval (Fisher z), and the rank of its absolute value: a cheap global ranking
   that needs no special design;
+- ``sobol_indices`` (runs with ``--sampler saltelli``): first-order and total Sobol' indices
+  with bootstrap intervals (SALib's estimators on the pipeline's own Saltelli design, which
+  runs distributed like any other run);
 - ``prim``: Friedman & Fisher's Patient Rule Induction Method. It peels a box of input ranges
   in which a bad outcome (e.g. conflict within 5 years) is concentrated, and reports the
   peeling trajectory (coverage, density, support) and the chosen box.
@@ -12,6 +15,7 @@ Results are stored as ``analyses/<id>`` (docs/store.md).
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +24,8 @@ import xarray as xr
 from scipy import stats
 
 from models.layout import NEVER
+from models.sampling import varying_columns
+from models.scenario import parse_scenario
 from pipeline.results import SCHEMA_VERSION
 from pipeline.store import ForecastStore, StoreError
 
@@ -170,6 +176,49 @@ def _prune(X, y, lo, hi):
         lo[best[1]], hi[best[1]] = -np.inf, np.inf
 
 
+def sobol_indices(
+    Y: np.ndarray, d: int, num_resamples: int = 100, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """First-order (Saltelli 2010) and total (Jansen) Sobol' indices with bootstrap 95%
+    intervals, by SALib, from outputs in the order of ``models.sampling.saltelli_unit``
+    (per base point: A, AB_1..AB_d, B). An output that never varies gives NaN."""
+    from SALib.analyze import sobol
+
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.size % (d + 2):
+        raise ValueError(f"{Y.size} outputs are not whole base points of {d + 2} rows")
+    if Y.var() == 0:
+        nan = np.full(d, np.nan)
+        return {"S1": nan, "S1_conf": nan, "ST": nan, "ST_conf": nan}
+    problem = {"num_vars": d, "names": [f"x{j}" for j in range(d)], "bounds": [[0, 1]] * d}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = sobol.analyze(
+            problem, Y, calc_second_order=False, num_resamples=num_resamples, seed=seed
+        )
+    return {k: np.asarray(out[k]) for k in ("S1", "S1_conf", "ST", "ST_conf")}
+
+
+def _add_sobol(ds: xr.Dataset, X: np.ndarray, outcomes: dict, cols: list[int]) -> None:
+    p = X.shape[1]
+    out = {k: np.full((len(OUTCOMES), p), np.nan) for k in ("S1", "S1_conf", "ST", "ST_conf")}
+    for i, name in enumerate(OUTCOMES):
+        est = sobol_indices(outcomes[name], len(cols))
+        for k, v in est.items():
+            out[k][i, cols] = v
+    longs = {
+        "S1": "first-order Sobol' index (Saltelli 2010 estimator)",
+        "S1_conf": "half-width of its bootstrap 95% interval",
+        "ST": "total Sobol' index (Jansen estimator)",
+        "ST_conf": "half-width of its bootstrap 95% interval",
+    }
+    for k, v in out.items():
+        ds[f"sobol_{k.lower()}"] = (
+            ("outcome", "parameter"),
+            v,
+            {"units": "1", "long_name": longs[k], "description": longs[k] + "; NaN: fixed"},
+        )
+
+
 def analyse_run(
     fs: ForecastStore, run_id: str, prim_outcomes: tuple[str, ...] = BINARY
 ) -> xr.Dataset:
@@ -198,6 +247,10 @@ def analyse_run(
         np.stack([res[o]["rank"] for o in OUTCOMES]).astype(np.int32),
         {"units": "1", "long_name": "rank of |Spearman| (1 = strongest; -1 = fixed input)"},
     )
+    if fs.run_attrs(run_id)["sampler"] == "saltelli":
+        scenario_text = fs.run_attrs(run_id)["scenario"]
+        sc = parse_scenario(tomllib.loads(scenario_text), source=run_id, text=scenario_text)
+        _add_sobol(ds, X, outcomes, varying_columns(sc))
     _add_prim(ds, X, outcomes, prim_outcomes)
     ds["outcome_description"] = ("outcome", np.array(list(OUTCOMES.values()), dtype=object))
     ds.attrs.update(

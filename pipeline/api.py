@@ -25,6 +25,7 @@ import zarr
 
 from models import MODEL_VERSION
 from models.errors import ScenarioError
+from models.sampling import varying_columns
 from models.scenario import Scenario, load_scenario, parse_scenario
 from pipeline.execute import dask_client, run_blocks
 from pipeline.plan import DEFAULT_BLOCK_SIZE, PlanError, RunSpec
@@ -89,6 +90,8 @@ def run_forecast(
     in staging (a crash) is resumed, so an orchestrator can simply retry it.
     """
     sc = _scenario_from(scenario)
+    if sampler == "saltelli":  # Sobol' indices are computed from the kept samples
+        block_size, keep_samples = _saltelli_block_size(sc, block_size), True
     spec = RunSpec(sc.name, seed, sims, sampler, block_size)
     if target_se is not None and not 0 < target_se < 0.5:
         raise PlanError(f"target standard error must be in (0, 0.5), got {target_se}")
@@ -113,6 +116,20 @@ def run_forecast(
     with _client(client, scheduler, workers) as c:  # reach the cluster before writing
         fs.create_staging(run_id, manifest)
         return _complete(fs, run_id, sc, spec, manifest, progress, c)
+
+
+def _saltelli_block_size(sc: Scenario, block_size: int) -> int:
+    """Blocks of a Saltelli run hold whole base points of (uncertain inputs + 2) rows; the
+    default block size becomes the nearest such multiple."""
+    rows = len(varying_columns(sc)) + 2
+    if block_size == DEFAULT_BLOCK_SIZE:
+        return rows * max(1, round(DEFAULT_BLOCK_SIZE / rows))
+    if block_size % rows:
+        raise PlanError(
+            f"the saltelli sampler needs a block size that is a multiple of {rows} "
+            f"(uncertain inputs + 2) for {sc.name}, got {block_size}"
+        )
+    return block_size
 
 
 def _check_run_id(run_id: str) -> None:

@@ -196,7 +196,7 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
         help="Dask scheduler address (default $DASK_SCHEDULER_ADDRESS, else a local cluster)",
     )
     p.add_argument("--workers", type=int, help="local cluster workers (default: one per core)")
-    p.add_argument("--sampler", choices=["mc", "lhs", "sobol"], default="mc")
+    p.add_argument("--sampler", choices=["mc", "lhs", "sobol", "saltelli"], default="mc")
     p.add_argument(
         "--block-size",
         type=int,

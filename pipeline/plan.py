@@ -17,6 +17,9 @@ import numpy as np
 from models.sampling import SAMPLERS
 
 DEFAULT_BLOCK_SIZE = 10_000
+# "saltelli": a Saltelli design for Sobol' indices (models.sampling.saltelli_block); a block
+# holds whole base points, so its size is a multiple of (uncertain inputs + 2)
+RUN_SAMPLERS = (*SAMPLERS, "saltelli")
 PARAMS_STREAM, INNOVATIONS_STREAM = 0, 1
 
 
@@ -37,8 +40,10 @@ class RunSpec:
             raise PlanError(f"sims must be a positive integer, got {self.sims!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise PlanError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.sampler not in SAMPLERS:
-            raise PlanError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if self.sampler not in RUN_SAMPLERS:
+            raise PlanError(
+                f"sampler must be one of {', '.join(RUN_SAMPLERS)}, got {self.sampler!r}"
+            )
         if self.block_size <= 0:
             raise PlanError(f"block size must be > 0, got {self.block_size}")
         if self.sampler == "sobol" and self.block_size & (self.block_size - 1):

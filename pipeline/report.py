@@ -133,6 +133,23 @@ def sensitivity(an: xr.Dataset, out: Path, top: int = 12) -> str:
     return _save(fig, out, "sensitivity")
 
 
+def sobol(an: xr.Dataset, out: Path, top: int = 12) -> str:
+    outcomes = ("any_withdrawal", "conflict", "cohesion_final")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.8))
+    for ax, o in zip(axes, outcomes, strict=True):
+        st, s1 = an["sobol_st"].sel(outcome=o).values, an["sobol_s1"].sel(outcome=o).values
+        conf = an["sobol_st_conf"].sel(outcome=o).values
+        order = np.argsort(-np.nan_to_num(st, nan=-1.0))[:top][::-1]
+        y = np.arange(len(order))
+        ax.barh(y, st[order], color="C1", label="total")
+        ax.barh(y, np.clip(s1[order], 0, None), color="C0", height=0.5, label="first order")
+        ax.errorbar(st[order], y, xerr=conf[order], fmt="none", ecolor="k", lw=0.8)
+        ax.set_yticks(y, [str(p) for p in an["parameter"].values[order]], fontsize=7)
+        ax.set(title=f"Sobol' indices: {o.replace('_', ' ')}", xlabel="share of variance")
+    axes[0].legend(fontsize=7)
+    return _save(fig, out, "sobol")
+
+
 def comparison(fs: ForecastStore, out: Path) -> str | None:
     latest = fs._attrs().get("latest", {})
     if len(latest) < 2:
@@ -170,7 +187,10 @@ def write_report(store, run_id: str | None, out: str | Path) -> Path:
     ]
     analyses = [a for a in fs.products("analyses") if a["run_id"] == rid]
     if analyses:
-        figures.append(sensitivity(fs.open_product("analyses", analyses[-1]["id"]), out))
+        an = fs.open_product("analyses", analyses[-1]["id"]).load()
+        figures.append(sensitivity(an, out))
+        if "sobol_st" in an:
+            figures.append(sobol(an, out))
     comp = comparison(fs, out)
     if comp:
         figures.append(comp)

@@ -18,7 +18,8 @@ import numpy as np
 
 from models.kernel import simulate
 from models.layout import CAUSE_NAMES
-from models.sampling import sample_parameters
+from models.noise import StepNoise
+from models.sampling import saltelli_block, sample_parameters, varying_columns
 from models.scenario import Scenario
 from pipeline.plan import RunSpec, block_rngs
 
@@ -106,9 +107,18 @@ def simulate_block(scenario: Scenario, spec: RunSpec, block: int, keep_samples: 
     """
     t0 = time.perf_counter()
     p_rng, i_rng = block_rngs(spec.seed, block)
-    params = sample_parameters(scenario, spec.block_size, p_rng, spec.sampler)
+    hook = None
+    if spec.sampler == "saltelli":
+        per_block = spec.block_size // (len(varying_columns(scenario)) + 2)
+        params, src = saltelli_block(scenario, spec.seed, block * per_block, per_block)
+
+        def hook(noise: StepNoise) -> StepNoise:  # A and AB rows share the A row's noise
+            return StepNoise(*(None if a is None else a[:, src] for a in noise))
+
+    else:
+        params = sample_parameters(scenario, spec.block_size, p_rng, spec.sampler)
     t1 = time.perf_counter()
-    res = simulate(scenario, params, i_rng, member_summary=BURDEN_BINS)
+    res = simulate(scenario, params, i_rng, member_summary=BURDEN_BINS, noise_hook=hook)
     t2 = time.perf_counter()
     stats = reduce_block(scenario, res, res.member_summary)
     samples = _samples(scenario, params, res) if keep_samples else None

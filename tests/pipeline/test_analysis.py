@@ -131,3 +131,57 @@ def test_report_writes_non_trivial_figures_and_a_page(coupled_runs, tmp_path):
         assert 0.02 < ink < 0.9, (name, ink)
         assert (out / f"{name}.svg").stat().st_size > 10_000
     assert 'id="headlines"' in page and "p_conflict" in page
+
+
+ISHIGAMI_S1 = np.array([0.3139, 0.4424, 0.0])
+ISHIGAMI_ST = np.array([0.5576, 0.4424, 0.2437])
+
+
+def test_sobol_indices_of_the_ishigami_function():
+    """The pipeline's Saltelli design and estimator recover the known indices."""
+    from models.sampling import saltelli_unit
+    from pipeline.analysis import sobol_indices
+
+    x = -np.pi + 2 * np.pi * saltelli_unit(3, 5, 0, 4096)
+    y = np.sin(x[:, 0]) + 7 * np.sin(x[:, 1]) ** 2 + 0.1 * x[:, 2] ** 4 * np.sin(x[:, 0])
+    r = sobol_indices(y, 3)
+    # conf is a bootstrap 95% half-width (about 2 standard errors): allow 2 of them
+    assert np.all(np.abs(r["S1"] - ISHIGAMI_S1) <= 2 * r["S1_conf"])
+    assert np.all(np.abs(r["ST"] - ISHIGAMI_ST) <= 2 * r["ST_conf"])
+    assert np.all(r["ST_conf"] < 0.05)
+
+
+def test_saltelli_rows_do_not_depend_on_how_base_points_are_split():
+    from models.sampling import saltelli_block
+
+    sc = load_scenario("nato-2025")
+    whole, src = saltelli_block(sc, 3, 0, 4)
+    part, _ = saltelli_block(sc, 3, 2, 2)
+    assert np.array_equal(whole[len(whole) // 2 :], part)
+    d = len(sc.parameter_names) - sum(getattr(x, "dist", "") == "fixed" for x in sc.distributions)
+    assert src[d + 1] == d + 1 and src[1] == 0 and src[d + 2] == d + 2
+
+
+def test_sobol_total_index_of_a_switched_off_coupling_is_zero(tmp_path, client):
+    """Saltelli run distributed like any other; with politics -> withdrawal off, the
+    sceptic hazard ratio cannot act: its total index is exactly 0 (shared innovations)."""
+    sc = load_scenario("nato-2025")
+    off = sc.replace(couplings=sc.couplings.model_copy(update={"politics_withdrawal": False}))
+    res = run_forecast(
+        off,
+        sims=1,
+        seed=2,
+        sampler="saltelli",
+        store=tmp_path / "f.zarr",
+        client=client,
+        progress=False,
+    )
+    assert res.dataset.attrs["keep_samples"] and res.dataset.attrs["block_size"] % 127 == 0
+    _, ds = publish_analysis(open_store(tmp_path / "f.zarr", create=False), res.run_id)
+    for index in ("sobol_st", "sobol_s1"):  # f(AB_j) == f(A) row for row
+        assert (ds[index].sel(parameter="sceptic_hazard_ratio").values == 0).all()
+    # an input that does act has a positive total index (79 base points: wide intervals)
+    assert (
+        float(ds["sobol_st"].sel(outcome="any_withdrawal", parameter="withdrawal_base_hazard")) > 0
+    )
+    assert np.isnan(ds["sobol_st"].sel(parameter="pandemic_rate")).all()  # a fixed input
