@@ -168,6 +168,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from pipeline.dashboard import serve
+    from pipeline.store import open_store
+
+    open_store(args.store, create=False)  # a bad store is a one-line error, before serving
+    serve(args.store, args.port, args.address, args.show)
+    return 0
+
+
 def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:
     """The parser; ``extend(subparsers)`` adds commands of higher layers (flows.cli)."""
     parser = argparse.ArgumentParser(
@@ -235,6 +244,12 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
     p.add_argument("run", nargs="?", help="run id or scenario name (default: the newest run)")
     p.add_argument("--out", default="report", help="output folder (default ./report)")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("dashboard", help="serve the interactive dashboard of a store (Bokeh)")
+    p.add_argument("store")
+    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--address", default="127.0.0.1", help="interface to listen on")
+    p.add_argument("--show", action="store_true", help="open it in a browser")
+    p.set_defaults(func=_cmd_dashboard)
     if extend is not None:
         extend(sub)
     return parser
