@@ -38,33 +38,21 @@ def deployments(store: str | None = None, scheduler: str | None = None) -> list[
     common = {"store": store, "scheduler": scheduler}
     module = EntrypointType.MODULE_PATH  # served runs import the installed package
     return [
-        forecast.to_deployment(
-            name="nato-2025-daily",
-            description="Daily forecast of nato-2025; the seed follows the schedule date.",
-            schedules=[Cron(DAILY_CRON, timezone=TIMEZONE)],
-            parameters={
-                "scenarios": ["nato-2025"],
-                "sims": DAILY_SIMS,
-                "seed_policy": "date",
-                **common,
-            },
-            tags=["scheduled", "forecast"],
-            concurrency_limit=1,
-            entrypoint_type=module,
+        _scheduled(
+            "nato-2025-daily",
+            DAILY_CRON,
+            ["nato-2025"],
+            DAILY_SIMS,
+            common,
+            "Daily forecast of nato-2025; the seed follows the schedule date.",
         ),
-        forecast.to_deployment(
-            name="all-scenarios-weekly",
-            description="Weekly forecast of every built-in scenario.",
-            schedules=[Cron(WEEKLY_CRON, timezone=TIMEZONE)],
-            parameters={
-                "scenarios": builtin_names(),
-                "sims": WEEKLY_SIMS,
-                "seed_policy": "date",
-                **common,
-            },
-            tags=["scheduled", "forecast"],
-            concurrency_limit=1,
-            entrypoint_type=module,
+        _scheduled(
+            "all-scenarios-weekly",
+            WEEKLY_CRON,
+            builtin_names(),
+            WEEKLY_SIMS,
+            common,
+            "Weekly forecast of every built-in scenario.",
         ),
         cluster_run.to_deployment(
             name="on-demand",
@@ -81,6 +69,19 @@ def deployments(store: str | None = None, scheduler: str | None = None) -> list[
             entrypoint_type=module,
         ),
     ]
+
+
+def _scheduled(name, cron, scenarios, sims, common, description) -> RunnerDeployment:
+    """A scheduled ``forecast`` deployment (seed from the schedule date, one run at a time)."""
+    return forecast.to_deployment(
+        name=name,
+        description=description,
+        schedules=[Cron(cron, timezone=TIMEZONE)],
+        parameters={"scenarios": scenarios, "sims": sims, "seed_policy": "date", **common},
+        tags=["scheduled", "forecast"],
+        concurrency_limit=1,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
 
 
 def serve_all(store: str | None = None, scheduler: str | None = None, limit: int | None = None):
