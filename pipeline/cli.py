@@ -164,7 +164,8 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from pipeline.report import write_report
 
-    print(f"report written to {write_report(args.store, args.run, args.out)}")
+    page = write_report(args.store, args.run, args.out, tuple(args.horizons))
+    print(f"report written to {page}")
     return 0
 
 
@@ -243,6 +244,13 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
     p.add_argument("store")
     p.add_argument("run", nargs="?", help="run id or scenario name (default: the newest run)")
     p.add_argument("--out", default="report", help="output folder (default ./report)")
+    p.add_argument(
+        "--horizons",
+        type=float,
+        nargs="+",
+        default=[1, 5, 10],
+        help="years of the members-remaining chart (default 1 5 10)",
+    )
     p.set_defaults(func=_cmd_report)
     p = sub.add_parser("dashboard", help="serve the interactive dashboard of a store (Bokeh)")
     p.add_argument("store")

@@ -48,7 +48,7 @@ def fan_chart(ds: xr.Dataset, out: Path) -> str:
     return _save(fig, out, "fan_cohesion_credibility")
 
 
-def survival(ds: xr.Dataset, out: Path, top: int = 8) -> str:
+def survival(ds: xr.Dataset, out: Path, top: int = 6) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     t = _years(ds)
     for name, style in (("p_intact", "-"), ("p_intact_with_hegemon", "--")):
@@ -58,10 +58,10 @@ def survival(ds: xr.Dataset, out: Path, top: int = 8) -> str:
     axes[0].set(title="Alliance intact", xlabel="years ahead", ylabel="probability")
     axes[0].legend(fontsize=8)
     wd = ds["p_withdrawn"].values  # (time, member)
-    order = np.argsort(-wd[-1])[:top]
-    for j in order:
-        axes[1].plot(t, 1 - wd[:, j], label=str(ds["member"].values[j]))
-    axes[1].set(title=f"Member still in (the {top} most at risk)", xlabel="years ahead")
+    axes[1].plot(t, 1 - wd, color="0.75", lw=0.7)  # every member
+    for j in np.argsort(-wd[-1])[:top]:  # the most at risk, named
+        axes[1].plot(t, 1 - wd[:, j], lw=1.6, label=str(ds["member"].values[j]))
+    axes[1].set(title=f"Each member still in ({top} most at risk named)", xlabel="years ahead")
     axes[1].legend(fontsize=7, ncol=2)
     return _save(fig, out, "survival")
 
@@ -76,13 +76,14 @@ def conflict(ds: xr.Dataset, out: Path) -> str:
     return _save(fig, out, "conflict")
 
 
-def members_remaining(ds: xr.Dataset, out: Path) -> str:
+def members_remaining(ds: xr.Dataset, out: Path, horizons=HORIZONS) -> str:
     fig, ax = plt.subplots(figsize=(6, 3.8))
     n = ds["n_members"].values
-    width = 0.8 / len(HORIZONS)
-    for k, year in enumerate(HORIZONS):
-        i = min(4 * year, ds.sizes["time"] - 1)
-        ax.bar(n + (k - 1) * width, ds["members_pmf"].values[i], width, label=f"{year} yr")
+    width = 0.8 / len(horizons)
+    for k, year in enumerate(horizons):
+        i = min(round(4 * year), ds.sizes["time"] - 1)
+        offset = (k - (len(horizons) - 1) / 2) * width
+        ax.bar(n + offset, ds["members_pmf"].values[i], width, label=f"{year:g} yr")
     hi = int(n[ds["members_pmf"].values.sum(axis=0) > 0].max())
     ax.set(
         title="Members remaining",
@@ -171,8 +172,11 @@ def comparison(fs: ForecastStore, out: Path) -> str | None:
     return _save(fig, out, "comparison")
 
 
-def write_report(store, run_id: str | None, out: str | Path) -> Path:
-    """Write the figures and ``index.html`` for a run (default: the newest) into ``out``."""
+def write_report(
+    store, run_id: str | None, out: str | Path, horizons: tuple[float, ...] = HORIZONS
+) -> Path:
+    """Write the figures and ``index.html`` for a run (default: the newest) into ``out``;
+    ``horizons`` (years) are those of the members-remaining chart."""
     fs = open_store(store, create=False)
     rid = fs.resolve(run_id)
     ds = fs.open_run(rid).load()
@@ -182,7 +186,7 @@ def write_report(store, run_id: str | None, out: str | Path) -> Path:
         fan_chart(ds, out),
         survival(ds, out),
         conflict(ds, out),
-        members_remaining(ds, out),
+        members_remaining(ds, out, horizons),
         burden(ds, out),
     ]
     analyses = [a for a in fs.products("analyses") if a["run_id"] == rid]
