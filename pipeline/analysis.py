@@ -64,25 +64,35 @@ def load_samples(fs: ForecastStore, run_id: str) -> tuple[np.ndarray, list[str],
     return X, names, outcomes
 
 
-def rank_importance(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+def standard_ranks(X: np.ndarray) -> np.ndarray:
+    """Column ranks of X, centred and scaled (0 for constant columns); compute once per run."""
+    r = stats.rankdata(X, axis=0)
+    sd = r.std(axis=0)
+    return np.where(sd > 0, (r - r.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
+
+
+def rank_importance(
+    X: np.ndarray, y: np.ndarray, ranks: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Spearman correlation of each column of X with y, its 95% interval, and its rank.
 
-    Constant inputs (fixed in the scenario) get NaN and no rank.
+    Constant inputs (fixed in the scenario) get NaN and no rank. ``ranks`` (from
+    ``standard_ranks(X)``) saves re-ranking X for every outcome.
     """
     n, p = X.shape
+    rx = standard_ranks(X) if ranks is None else ranks
     ranks_y = stats.rankdata(y)
     rho = np.full(p, np.nan)
     varying = X.std(axis=0) > 0
     if ranks_y.std() > 0:
-        rx = stats.rankdata(X[:, varying], axis=0)
-        rx = (rx - rx.mean(axis=0)) / np.maximum(rx.std(axis=0), 1e-300)
         ry = (ranks_y - ranks_y.mean()) / ranks_y.std()
-        rho[varying] = rx.T @ ry / n
+        rho[varying] = rx[:, varying].T @ ry / n
     z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
     half = 1.959964 / np.sqrt(max(n - 3, 1))
+    finite = int(np.isfinite(rho).sum())
     order = np.argsort(-np.nan_to_num(np.abs(rho), nan=-1.0))
     rank = np.full(p, -1)
-    rank[order[: int(np.isfinite(rho).sum())]] = np.arange(1, int(np.isfinite(rho).sum()) + 1)
+    rank[order[:finite]] = np.arange(1, finite + 1)
     return {"rho": rho, "low": np.tanh(z - half), "high": np.tanh(z + half), "rank": rank}
 
 
@@ -113,6 +123,7 @@ def prim(
     """
     if y.sum() <= 0:
         raise ValueError("the outcome never happens in this run: nothing to discover")
+    X = np.asarray(X, dtype=np.float32)  # halves the memory traffic of each peeling step
     Xt, yt, Xh, yh = X[0::2], y[0::2], X[1::2], y[1::2]
     p = X.shape[1]
     inside = np.ones(len(yt), bool)
@@ -121,7 +132,9 @@ def prim(
     varying = np.flatnonzero(X.std(axis=0) > 0)
     while inside.mean() > min_support:
         Xi, yi = Xt[inside][:, varying], yt[inside]
-        a, b = np.quantile(Xi, [alpha, 1 - alpha], axis=0)
+        k_lo, k_hi = int(alpha * (len(yi) - 1)), int(np.ceil((1 - alpha) * (len(yi) - 1)))
+        part = np.partition(Xi, (k_lo, k_hi), axis=0)  # order statistics: O(n), not a sort
+        a, b = part[k_lo], part[k_hi]
         keep_lo, keep_hi = Xi >= a, Xi <= b
         with np.errstate(invalid="ignore", divide="ignore"):
             m = np.concatenate(
@@ -230,7 +243,8 @@ def analyse_run(
             "parameter": np.array(names, dtype=object),
         }
     )
-    res = {o: rank_importance(X, outcomes[o]) for o in OUTCOMES}
+    ranks = standard_ranks(X)
+    res = {o: rank_importance(X, outcomes[o], ranks) for o in OUTCOMES}
     for key, long in (
         ("rho", "Spearman rank correlation of the input with the outcome"),
         ("low", "lower end of its 95% interval (Fisher z)"),
