@@ -111,7 +111,7 @@ class ForecastStore:
         if not os.access(self.root, os.W_OK) and create:
             raise StoreError(f"{self.root}: store is not writable")
         if (self.root / "zarr.json").exists():
-            attrs = dict(zarr.open_group(str(self.root), mode="r").attrs)
+            attrs = self._attrs()
             if attrs.get("alliance_risk_store") != SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.root}: not an alliance-risk store (schema "
@@ -142,7 +142,7 @@ class ForecastStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _attrs(self) -> dict:
-        return dict(zarr.open_group(str(self.root), mode="r").attrs)
+        return dict(self.open_group(self.root, mode="r").attrs)
 
     def catalog(self) -> list[dict]:
         """Published runs, oldest first."""
@@ -152,16 +152,17 @@ class ForecastStore:
         return self._attrs().get("latest", {}).get(scenario)
 
     def resolve(self, run_id: str | None) -> str:
-        """A published run id: the given one, or the newest run in the catalog."""
-        cat = self.catalog()
+        """A published run id: the given one, its scenario's latest, or the newest run."""
+        attrs = self._attrs()
+        ids = [e["run_id"] for e in attrs.get("catalog", [])]
         if run_id is None:
-            if not cat:
+            if not ids:
                 raise StoreError(f"{self.root}: the store has no published run")
-            return cat[-1]["run_id"]
-        if run_id in self.catalog_ids():
+            return ids[-1]
+        if run_id in ids:
             return run_id
-        if run_id in self._attrs().get("latest", {}):
-            return self._attrs()["latest"][run_id]
+        if run_id in attrs.get("latest", {}):
+            return attrs["latest"][run_id]
         raise StoreError(f"{self.root}: no published run {run_id!r}")
 
     def catalog_ids(self) -> list[str]:
@@ -197,18 +198,22 @@ class ForecastStore:
 
     def save_block(self, run_id: str, block: int, stats: dict[str, np.ndarray]) -> None:
         """Persist one block's statistics atomically (idempotent: a rerun writes the same)."""
-        path = self.staging(run_id) / "blocks" / f"{block:06d}.npz"
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **stats)
-        os.replace(tmp, path)
+        self._put_npz(f"{self.staging(run_id)}/blocks/{block:06d}.npz", stats)
 
     def done_blocks(self, run_id: str) -> set[int]:
         folder = self.staging(run_id) / "blocks"
         return {int(p.stem) for p in folder.glob("*.npz")}
 
     def load_block(self, run_id: str, block: int) -> dict[str, np.ndarray]:
-        with np.load(self.staging(run_id) / "blocks" / f"{block:06d}.npz") as z:
+        return self._get_npz(f"{self.staging(run_id)}/blocks/{block:06d}.npz")
+
+    def _put_npz(self, location, arrays: dict[str, np.ndarray]) -> None:
+        path = Path(location)
+        path.parent.mkdir(exist_ok=True)
+        _atomic_write(path, _npz_bytes(arrays))
+
+    def _get_npz(self, location) -> dict[str, np.ndarray]:
+        with np.load(location) as z:
             return {k: z[k] for k in z.files}
 
     def discard(self, run_id: str) -> None:
@@ -225,12 +230,7 @@ class ForecastStore:
         if out.exists():
             shutil.rmtree(out)
         ds.to_zarr(str(out), mode="w", zarr_format=3, consolidated=True)
-        stats = self.stats_path(run_id)  # outside the Zarr hierarchy: internal, for --extend
-        stats.parent.mkdir(exist_ok=True)
-        tmp = stats.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **totals)
-        os.replace(tmp, stats)
+        self._put_npz(self.stats_path(run_id), totals)  # internal, for --extend
         samples = staging / "samples"
         if samples.exists():
             os.replace(samples, out / "samples")
@@ -239,12 +239,7 @@ class ForecastStore:
         final.parent.mkdir(exist_ok=True)
         os.replace(out, final)  # atomic: readers see all of the run or none of it
         with self._locked():
-            g = zarr.open_group(str(self.root), mode="r+")
-            catalog = list(g.attrs.get("catalog", []))
-            catalog.append(entry)
-            latest = dict(g.attrs.get("latest", {}))
-            latest[entry["scenario"]] = run_id
-            g.attrs.update(catalog=catalog, latest=latest)
+            self._add_to_root("catalog", entry, latest=run_id)
         shutil.rmtree(staging)
         return final
 
@@ -272,7 +267,7 @@ class ForecastStore:
             if final.exists():
                 raise StoreError(f"{self.root}: {kind}/{product_id} already exists")
             os.replace(out, final)
-            g.attrs.update({kind: [*g.attrs.get(kind, []), entry]})
+            self._add_to_root(kind, entry)
         return final
 
     def open_product(self, kind: str, product_id: str | None = None) -> xr.Dataset:
@@ -313,8 +308,22 @@ class ForecastStore:
         return self.root / "stats" / f"{run_id}.npz"
 
     def load_totals(self, run_id: str) -> dict[str, np.ndarray]:
-        with np.load(self.stats_path(run_id)) as z:
-            return {k: z[k] for k in z.files}
+        return self._get_npz(self.stats_path(run_id))
+
+    def _add_to_root(self, key: str, entry: dict, latest: str | None = None) -> None:
+        """List ``entry`` in the root attribute ``key`` (and, for runs, point ``latest`` of
+        its scenario at it): the commit of a publication. Callers hold ``_locked``."""
+        g = self.open_group(self.root, mode="r+")
+        update = {key: [*g.attrs.get(key, []), entry]}
+        if latest is not None:
+            update["latest"] = {**g.attrs.get("latest", {}), entry["scenario"]: latest}
+        g.attrs.update(update)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -382,9 +391,6 @@ class ObjectForecastStore(ForecastStore):
     def _locked(self):
         yield
 
-    def _attrs(self) -> dict:
-        return dict(zarr.open_group(self.url, mode="r", storage_options=self.storage_options).attrs)
-
     def staging(self, run_id: str) -> str:
         return f"{self.url}/staging/{run_id}"
 
@@ -419,18 +425,9 @@ class ObjectForecastStore(ForecastStore):
             return []
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(key, detail=False))
 
-    def save_block(self, run_id: str, block: int, stats: dict[str, np.ndarray]) -> None:
-        self._put_npz(f"{self.staging(run_id)}/blocks/{block:06d}.npz", stats)
-
     def done_blocks(self, run_id: str) -> set[int]:
         found = self.fs.glob(self._k(f"{self.staging(run_id)}/blocks/*.npz"))
         return {int(p.rsplit("/", 1)[-1].removesuffix(".npz")) for p in found}
-
-    def load_block(self, run_id: str, block: int) -> dict[str, np.ndarray]:
-        return self._get_npz(f"{self.staging(run_id)}/blocks/{block:06d}.npz")
-
-    def load_totals(self, run_id: str) -> dict[str, np.ndarray]:
-        return self._get_npz(self.stats_path(run_id))
 
     def discard(self, run_id: str) -> None:
         if not self.exists(self.staging(run_id)):
@@ -453,14 +450,9 @@ class ObjectForecastStore(ForecastStore):
             local = Path(tmp) / "run"
             ds.to_zarr(str(local), mode="w", zarr_format=3, consolidated=True)
             self._copy_samples(f"{self.staging(run_id)}/samples", f"{final}/samples", local)
-            files = [p for p in sorted(local.rglob("*")) if p.is_file()]
-            keys = [f"{self._k(final)}/{p.relative_to(local).as_posix()}" for p in files]
-            self.fs.put([str(p) for p in files], keys)
+            self._upload(local, final)
         self._put_npz(self.stats_path(run_id), totals)
-        g = zarr.open_group(self.url, mode="r+", storage_options=self.storage_options)
-        latest = dict(g.attrs.get("latest", {}))
-        latest[entry["scenario"]] = run_id
-        g.attrs.update(catalog=[*g.attrs.get("catalog", []), entry], latest=latest)
+        self._add_to_root("catalog", entry, latest=run_id)
         self.fs.rm(self._k(self.staging(run_id)), recursive=True)
         return final
 
@@ -494,18 +486,19 @@ class ObjectForecastStore(ForecastStore):
             local = Path(tmp) / "product"
             ds.to_zarr(str(local), mode="w", zarr_format=3, consolidated=True)
             zarr.open_group(str(Path(tmp)), mode="a").attrs.update(description=PRODUCT_KINDS[kind])
-            files = [p for p in sorted(local.rglob("*")) if p.is_file()]
-            keys = [f"{self._k(final)}/{p.relative_to(local).as_posix()}" for p in files]
-            self.fs.put([str(p) for p in files], keys)
+            self._upload(local, final)
             self.fs.put(str(Path(tmp) / "zarr.json"), f"{self._key}/{kind}/zarr.json")
-        g = zarr.open_group(self.url, mode="r+", storage_options=self.storage_options)
-        g.attrs.update({kind: [*g.attrs.get(kind, []), entry]})
+        self._add_to_root(kind, entry)
         return final
 
+    def _upload(self, local: Path, location: str) -> None:
+        """Every file under ``local`` to the same relative key under ``location``, in one batch."""
+        files = [p for p in sorted(local.rglob("*")) if p.is_file()]
+        keys = [f"{self._k(location)}/{p.relative_to(local).as_posix()}" for p in files]
+        self.fs.put([str(p) for p in files], keys)
+
     def _put_npz(self, location: str, arrays: dict[str, np.ndarray]) -> None:
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        self.fs.pipe(self._k(location), buf.getvalue())
+        self.fs.pipe(self._k(location), _npz_bytes(arrays))
 
     def _get_npz(self, location: str) -> dict[str, np.ndarray]:
         with np.load(io.BytesIO(self.fs.cat(self._k(location)))) as z:
