@@ -15,7 +15,6 @@ Results are stored as ``analyses/<id>`` (docs/store.md).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,7 +24,7 @@ from scipy import stats
 
 from models.layout import NEVER
 from models.sampling import varying_columns
-from models.scenario import parse_scenario
+from pipeline.api import run_scenario
 from pipeline.results import SCHEMA_VERSION
 from pipeline.store import ForecastStore, StoreError
 
@@ -261,10 +260,9 @@ def analyse_run(
         np.stack([res[o]["rank"] for o in OUTCOMES]).astype(np.int32),
         {"units": "1", "long_name": "rank of |Spearman| (1 = strongest; -1 = fixed input)"},
     )
-    if fs.run_attrs(run_id)["sampler"] == "saltelli":
-        scenario_text = fs.run_attrs(run_id)["scenario"]
-        sc = parse_scenario(tomllib.loads(scenario_text), source=run_id, text=scenario_text)
-        _add_sobol(ds, X, outcomes, varying_columns(sc))
+    attrs = fs.run_attrs(run_id)
+    if attrs["sampler"] == "saltelli":
+        _add_sobol(ds, X, outcomes, varying_columns(run_scenario(attrs)))
     _add_prim(ds, X, outcomes, prim_outcomes)
     ds["outcome_description"] = ("outcome", np.array(list(OUTCOMES.values()), dtype=object))
     ds.attrs.update(

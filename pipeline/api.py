@@ -64,6 +64,11 @@ def _scenario_from_text(text: str, source: str) -> Scenario:
     return parse_scenario(tomllib.loads(text), source=source, text=text)
 
 
+def run_scenario(attrs: dict) -> Scenario:
+    """The scenario a published run stored (its attributes ``scenario``, ``scenario_name``)."""
+    return _scenario_from_text(attrs["scenario"], attrs["scenario_name"])
+
+
 def run_forecast(
     scenario: str | Scenario = "nato-2025",
     sims: int = DEFAULT_SIMS,
@@ -101,14 +106,11 @@ def run_forecast(
         if run_id in fs.catalog_ids():  # idempotent: a retried flow finds its published run
             return _published(fs, run_id)
         if run_id in fs.staged_runs():  # a retried flow resumes its own run
-            manifest = fs.read_manifest(run_id)
-            if (manifest["scenario_sha256"], manifest["spec"]) != (
-                sc.sha256,
-                dataclasses.asdict(spec),
-            ):
+            if not _same_plan(fs.read_manifest(run_id), sc, spec):
                 raise PlanError(f"run {run_id} is staged with a different scenario or plan")
-            with _client(client, scheduler, workers) as c:
-                return _complete(fs, run_id, sc, spec, manifest, progress, c)
+            return resume_run(
+                fs, run_id, scheduler=scheduler, workers=workers, progress=progress, client=client
+            )
     run_id = run_id or new_run_id(sc.name, seed)
     manifest = _manifest(
         run_id, sc, spec, keep_samples=keep_samples, target_se=target_se, max_sims=max_sims
@@ -130,6 +132,12 @@ def _saltelli_block_size(sc: Scenario, block_size: int) -> int:
             f"(uncertain inputs + 2) for {sc.name}, got {block_size}"
         )
     return block_size
+
+
+def _same_plan(manifest: dict, sc: Scenario, spec: RunSpec) -> bool:
+    """Whether a staged run is the one ``sc`` and ``spec`` ask for."""
+    staged = dict(manifest["spec"])
+    return manifest["scenario_sha256"] == sc.sha256 and staged == dataclasses.asdict(spec)
 
 
 def _check_run_id(run_id: str) -> None:
@@ -212,7 +220,7 @@ def extend_run(
     fs = open_store(store, create=False, storage_options=storage_options)
     base = fs.resolve(run_id)
     attrs = fs.run_attrs(base)
-    sc = _scenario_from_text(attrs["scenario"], attrs["scenario_name"])
+    sc = run_scenario(attrs)
     old = RunSpec(sc.name, attrs["seed"], attrs["sims"], attrs["sampler"], attrs["block_size"])
     spec = dataclasses.replace(old, sims=sims)
     if spec.n_blocks <= old.n_blocks:

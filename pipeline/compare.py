@@ -10,14 +10,13 @@ the paired sums reduce to cumulative counts of event times (exact integers, one 
 
 from __future__ import annotations
 
-import tomllib
 from datetime import UTC, datetime
 
 import numpy as np
 import xarray as xr
 
 from models.layout import NEVER
-from models.scenario import parse_scenario
+from pipeline.api import run_scenario
 from pipeline.results import HEADLINES, SCHEMA_VERSION
 from pipeline.store import ForecastStore, StoreError
 
@@ -67,41 +66,36 @@ def compare_runs(fs: ForecastStore, baseline: str, others: list[str]) -> xr.Data
     base_attrs = fs.run_attrs(baseline)
     if not base_attrs.get("keep_samples"):
         raise StoreError(f"baseline run {baseline} has no per-simulation samples")
-    for rid in others:
-        _check_comparable(base_attrs, fs.run_attrs(rid), rid)
+    attrs = [fs.run_attrs(rid) for rid in others]
+    for rid, other in zip(others, attrs, strict=True):
+        _check_comparable(base_attrs, other, rid)
     base_ds = fs.open_run(baseline)
     T = base_ds.sizes["time"] - 1
     n = int(base_attrs["sims"])
     step = int(base_attrs["block_size"])
     sums = {h: np.zeros((len(others), 4, T + 1), np.int64) for h in HEADLINES}
     gb = fs.open_group(f"{fs.run_path(baseline)}/samples")
-    heg_b = _hegemon(base_ds)
-    for j, rid in enumerate(others):
-        go = fs.open_group(f"{fs.run_path(rid)}/samples")
-        heg_o = _hegemon(fs.open_run(rid))
-        for lo in range(0, n, step):
-            tb = _event_times(gb, lo, lo + step, heg_b)
-            to = _event_times(go, lo, lo + step, heg_o)
+    groups = [fs.open_group(f"{fs.run_path(rid)}/samples") for rid in others]
+    heg_b = run_scenario(base_attrs).hegemon_index
+    heg = [run_scenario(a).hegemon_index for a in attrs]
+    for lo in range(0, n, step):  # one chunk of every run at a time: memory stays bounded
+        tb = _event_times(gb, lo, lo + step, heg_b)
+        cb = {h: _cum(tb[h], T) for h in HEADLINES}
+        for j, go in enumerate(groups):
+            to = _event_times(go, lo, lo + step, heg[j])
             for h in HEADLINES:
                 a, b = tb[h], to[h]
                 acc = sums[h][j]
-                acc[0] += _cum(a, T)
+                acc[0] += cb[h]
                 acc[1] += _cum(b, T)
                 acc[2] += _cum(np.minimum(a, b), T)
                 acc[3] += _cum(np.maximum(a, b), T)
-    names = [fs.run_attrs(rid)["scenario_name"] for rid in others]
+    names = [a["scenario_name"] for a in attrs]
     return _dataset(base_ds, baseline, others, names, sums, n)
 
 
-def _hegemon(ds: xr.Dataset) -> int:
-    """The hegemon's member index, from the scenario the run stored."""
-    text = ds.attrs["scenario"]
-    sc = parse_scenario(tomllib.loads(text), source=ds.attrs["scenario_name"], text=text)
-    return sc.hegemon_index
-
-
 def _dataset(base_ds, baseline, others, names, sums, n) -> xr.Dataset:
-    scen = [base_ds.attrs["scenario_name"]]
+    scen = base_ds.attrs["scenario_name"]
     coords = {"time": base_ds["time"].values, "scenario": np.array(names, dtype=object)}
     ds = xr.Dataset(coords=coords)
     ds["scenario"].attrs.update(long_name="compared scenario")
@@ -130,9 +124,9 @@ def _dataset(base_ds, baseline, others, names, sums, n) -> xr.Dataset:
             _attrs(f"standard error d_{h} would have with independent runs (for reference)"),
         )
     ds.attrs.update(
-        title=f"alliance-risk comparison against {scen[0]}",
+        title=f"alliance-risk comparison against {scen}",
         baseline_run=baseline,
-        baseline_scenario=scen[0],
+        baseline_scenario=scen,
         runs=list(others),
         sims=n,
         seed=int(base_ds.attrs["seed"]),
