@@ -135,8 +135,11 @@ def _saltelli_block_size(sc: Scenario, block_size: int) -> int:
 
 
 def _same_plan(manifest: dict, sc: Scenario, spec: RunSpec) -> bool:
-    """Whether a staged run is the one ``sc`` and ``spec`` ask for."""
+    """Whether a staged run is the one ``sc`` and ``spec`` ask for (an adaptive run may have
+    grown past the simulations first asked)."""
     staged = dict(manifest["spec"])
+    if manifest.get("target_se") is not None and staged["sims"] >= spec.sims:
+        staged["sims"] = spec.sims
     return manifest["scenario_sha256"] == sc.sha256 and staged == dataclasses.asdict(spec)
 
 

@@ -269,3 +269,24 @@ def test_a_block_that_fails_every_retry_is_one_clear_error(client):
             progress=False,
         )
     assert saved == []
+
+
+def test_a_retried_adaptive_run_resumes_after_it_grew(tmp_path, client):
+    """With target_se a staged run grows past the sims first asked; retrying the same call
+    (same run id) must resume it, while a different plan is still refused."""
+    from models.scenario import load_scenario
+    from pipeline.api import _manifest
+    from pipeline.plan import RunSpec
+
+    sc = load_scenario("nato-2025")
+    grown = RunSpec(sc.name, 3, 2 * BLOCK, "mc", BLOCK)
+    store = tmp_path / "f.zarr"
+    fs = ForecastStore(store)
+    fs.create_staging(
+        "adaptive-1", _manifest("adaptive-1", sc, grown, target_se=0.5 - 1e-9, max_sims=2 * BLOCK)
+    )
+    kw = dict(seed=3, block_size=BLOCK, store=store, client=client, progress=False)
+    with pytest.raises(PlanError, match="different scenario or plan"):
+        run_forecast(sc, sims=BLOCK, run_id="adaptive-1", **{**kw, "seed": 4}, target_se=0.4)
+    res = run_forecast(sc, sims=BLOCK, target_se=0.4, run_id="adaptive-1", **kw)
+    assert res.sims == 2 * BLOCK and res.blocks_run == 2
