@@ -58,14 +58,18 @@ def _logging_progress(name: str):
     return report
 
 
-@task(
-    name="simulate",
+# tasks that reach the cluster or the store: two retries, 5 s then 10 s (jittered), and
+# only for failures that a retry can cure
+RETRY_TRANSIENT = dict(
     retries=2,
     retry_delay_seconds=exponential_backoff(backoff_factor=5),
     retry_jitter_factor=0.5,
     retry_condition_fn=is_transient,
     cache_policy=NO_CACHE,
 )
+
+
+@task(name="simulate", **RETRY_TRANSIENT)
 def simulate(
     scenario: Scenario,
     run_id: str,
@@ -107,13 +111,7 @@ def simulate(
     return res
 
 
-@task(
-    name="extend",
-    retries=2,
-    retry_delay_seconds=exponential_backoff(backoff_factor=5),
-    retry_condition_fn=is_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="extend", **RETRY_TRANSIENT)
 def extend(store: str, base_run: str, sims: int, scheduler=None, workers=None) -> RunResult:
     """Add simulations to a published run (a new run equal to a larger one from the start)."""
     get_run_logger().info("extending %s to %s simulations", base_run, f"{sims:,}")

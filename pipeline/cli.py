@@ -178,6 +178,16 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_command(sub, name: str, help: str, func) -> argparse.ArgumentParser:
+    """A subcommand on one published run: STORE [RUN] (a run id, or a scenario name for its
+    latest run; default the newest run)."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("store")
+    p.add_argument("run", nargs="?", help="run id or scenario name (default: the newest run)")
+    p.set_defaults(func=func)
+    return p
+
+
 def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:
     """The parser; ``extend(subparsers)`` adds commands of higher layers (flows.cli)."""
     parser = argparse.ArgumentParser(
@@ -228,21 +238,13 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
     p = sub.add_parser("runs", help="list the runs in a store")
     p.add_argument("store")
     p.set_defaults(func=_cmd_runs)
-    p = sub.add_parser("show", help="headline table of a run (default: the newest)")
-    p.add_argument("store")
-    p.add_argument("run", nargs="?", help="run id or scenario name (its latest run)")
-    p.set_defaults(func=_cmd_show)
+    _run_command(sub, "show", "headline table of a run (default: the newest)", _cmd_show)
     p = sub.add_parser("discard", help="delete an incomplete run from staging")
     p.add_argument("store")
     p.add_argument("run")
     p.set_defaults(func=_cmd_discard)
-    p = sub.add_parser("analyse", help="rank the drivers of a kept-samples run; PRIM boxes")
-    p.add_argument("store")
-    p.add_argument("run", nargs="?", help="run id or scenario name (default: the newest run)")
-    p.set_defaults(func=_cmd_analyse)
-    p = sub.add_parser("report", help="figures (PNG, SVG) and an HTML page for a run")
-    p.add_argument("store")
-    p.add_argument("run", nargs="?", help="run id or scenario name (default: the newest run)")
+    _run_command(sub, "analyse", "rank the drivers of a kept-samples run; PRIM boxes", _cmd_analyse)
+    p = _run_command(sub, "report", "figures (PNG, SVG) and an HTML page for a run", _cmd_report)
     p.add_argument("--out", default="report", help="output folder (default ./report)")
     p.add_argument(
         "--horizons",
@@ -251,7 +253,6 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
         default=[1, 5, 10],
         help="years of the members-remaining chart (default 1 5 10)",
     )
-    p.set_defaults(func=_cmd_report)
     p = sub.add_parser("dashboard", help="serve the interactive dashboard of a store (Bokeh)")
     p.add_argument("store")
     p.add_argument("--port", type=int, default=5006)
