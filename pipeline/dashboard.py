@@ -38,7 +38,7 @@ class Catalog:
         return self.fs.catalog()
 
     def latest(self) -> dict[str, str]:
-        return dict(self.fs._attrs().get("latest", {}))
+        return self.fs.latest_runs()
 
     @lru_cache(maxsize=32)  # noqa: B019 - one Catalog per server; published runs never change
     def run(self, run_id: str) -> xr.Dataset:

@@ -152,7 +152,7 @@ def sobol(an: xr.Dataset, out: Path, top: int = 12) -> str:
 
 
 def comparison(fs: ForecastStore, out: Path) -> str | None:
-    latest = fs._attrs().get("latest", {})
+    latest = fs.latest_runs()
     if len(latest) < 2:
         return None
     names = sorted(latest)

@@ -149,7 +149,11 @@ class ForecastStore:
         return list(self._attrs().get("catalog", []))
 
     def latest(self, scenario: str) -> str | None:
-        return self._attrs().get("latest", {}).get(scenario)
+        return self.latest_runs().get(scenario)
+
+    def latest_runs(self) -> dict[str, str]:
+        """Scenario name -> id of its newest published run."""
+        return dict(self._attrs().get("latest", {}))
 
     def resolve(self, run_id: str | None) -> str:
         """A published run id: the given one, its scenario's latest, or the newest run."""

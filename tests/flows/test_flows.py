@@ -160,7 +160,7 @@ def test_interrupted_cluster_run_resumes_its_blocks(tmp_path, scheduler, prefect
     fs = open_store(store, create=False)
     done = len(fs.done_blocks("crash-1"))
     assert 3 <= done < 12 and fs.catalog() == []
-    out = cluster_run(
+    rerun = dict(
         scenario="nato-2025",
         sims=sims,
         seed=4,
@@ -168,7 +168,8 @@ def test_interrupted_cluster_run_resumes_its_blocks(tmp_path, scheduler, prefect
         store=str(store),
         scheduler=scheduler,
         run_id="crash-1",
-    )
+    )  # the same call, retried
+    out = cluster_run(**rerun)
     assert out["run_id"] == "crash-1"
     assert out["blocks_run"] == 12 - done  # completed blocks were not recomputed
     clean = run_forecast(
@@ -181,13 +182,5 @@ def test_interrupted_cluster_run_resumes_its_blocks(tmp_path, scheduler, prefect
         progress=False,
     )
     assert dataset_digest(fs.open_run("crash-1")) == dataset_digest(clean.dataset)
-    again = cluster_run(
-        scenario="nato-2025",
-        sims=sims,
-        seed=4,
-        block_size=block,
-        store=str(store),
-        scheduler=scheduler,
-        run_id="crash-1",
-    )
+    again = cluster_run(**rerun)
     assert again["blocks_run"] == 0  # a retry after success is a no-op
