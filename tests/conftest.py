@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from dask.distributed import Client, LocalCluster
+
+from pipeline.execute import dask_client
 
 
 @pytest.fixture(params=["numba", "numpy"])
@@ -13,15 +14,6 @@ def backend(request):
 
 @pytest.fixture(scope="session")
 def client():
-    """A real LocalCluster: two single-threaded worker processes."""
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=40,
-        ) as cluster,
-        Client(cluster) as c,
-    ):
+    """A real LocalCluster, as the pipeline makes one: two single-threaded worker processes."""
+    with dask_client(workers=2) as c:
         yield c

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from dask.distributed import LocalCluster
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, FlowRunFilter
 from prefect.deployments import run_deployment
@@ -106,37 +105,34 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def served(server, tmp_path_factory):
-    """`alliance-risk serve` with a store and a Dask scheduler of its own."""
+def served(server, tmp_path_factory, client):
+    """`alliance-risk serve` with a store of its own, on the session's Dask scheduler."""
     store = tmp_path_factory.mktemp("served") / "forecasts.zarr"
-    with LocalCluster(
-        n_workers=1, threads_per_worker=1, dashboard_address=":0", silence_logs=40
-    ) as cluster:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flows.cli",
-                "serve",
-                "--store",
-                str(store),
-                "--scheduler",
-                cluster.scheduler_address,
-            ],
-            env=server,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_reset_sigint,
-        )
-        deadline = time.time() + 120
-        with get_client(sync_client=True) as client:
-            while len(_deployments(client)) < len(NAMES):
-                if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"serve did not register: {proc.stderr.read().decode()[-2000:]}")
-                time.sleep(0.5)
-        yield store
-        _stop(proc)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "serve",
+            "--store",
+            str(store),
+            "--scheduler",
+            client.scheduler.address,
+        ],
+        env=server,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_reset_sigint,
+    )
+    deadline = time.time() + 120
+    with get_client(sync_client=True) as api:
+        while len(_deployments(api)) < len(NAMES):
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"serve did not register: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.5)
+    yield store
+    _stop(proc)
 
 
 def _deployments(client) -> dict:
