@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import numpy as np
 from scipy.special import logit
 
+from models import equations
 from models import layout as L
 from models.noise import StepNoise, draw_initial, draw_step
 from models.parameters import GLOBAL_NAMES
@@ -28,36 +29,70 @@ from models.scenario import Scenario
 Backend = Literal["numpy", "numba"]
 
 
-@dataclass
-class Setup:
-    """Everything constant during a run of one block, in the working dtype."""
+class Setup(NamedTuple):
+    """Everything constant during a run of one block, in the working dtype.
+
+    A NamedTuple so that the fused step takes it as one typed record.
+    """
 
     steps: int
     n_members: int
     n_sims: int
     dt: float
-    dtype: type
     hegemon: int
     notice_steps: int
     year_steps: int
     low_steps: int
-    thresholds: np.ndarray
+    thresholds: np.ndarray  # (n_thresholds,)
     pg: np.ndarray  # (P_global, S) parameter columns
     sc: np.ndarray  # (N_SC, S)
     mc: np.ndarray  # (N_MC, S, N)
     mf: np.ndarray  # (N_MF, N)
-    target: np.ndarray  # (steps, N)
-    scal: dict = field(default_factory=dict)  # scalar scenario constants
+    target: np.ndarray  # (steps, N) the alliance's spending target (reported)
+    goal: np.ndarray  # (steps, N) what the target pull aims at: max(target, national plan)
+    anchor: np.ndarray  # (steps, N) anchor of the desired burden: national plan or b_0
+    dyads: np.ndarray  # (n_dyads, 2) int64 member indices (E15b)
+    qs: np.ndarray  # float64 scalar constants, indices Q_* below
 
 
-@dataclass
-class State:
+class State(NamedTuple):
     ms: np.ndarray  # (N_MS, S, N)
     ss: np.ndarray  # (N_SS, S)
     share_hist: np.ndarray  # (year_steps, S, N) capability shares of the last year
     flow_hist: np.ndarray  # (year_steps, S) alliance spending flow of the last year
     adv_hist: np.ndarray  # (year_steps, S) adversary spending of the last year
-    honour_u: np.ndarray  # (S, N) uniforms for the Article 5 honour draws
+    honour_own: np.ndarray  # (S, N) normals of the allies' Article 5 decisions
+    honour_common: np.ndarray  # (S,) their common factor
+    exps: np.ndarray  # (3, S, N) scratch for the block's transcendentals (Y, e^u, e^-logit c)
+
+
+# scalar constants of a block, setup.qs[Q_*] (float64)
+(
+    Q_A0,
+    Q_LOGA0,
+    Q_AGROWTH,
+    Q_HBAR,
+    Q_RHOMIN,
+    Q_BMIN,
+    Q_BMAX,
+    Q_ARMS,
+    Q_THETAC,
+    Q_KMIN,
+    Q_NMIN,
+    Q_QREF,
+    Q_RREF,
+    Q_GUIDE,
+    Q_HOLD,
+    Q_SWTB,
+    Q_SWBF,
+    Q_SWFW,
+    Q_SWPW,
+    Q_SWPOW,
+    Q_SWTW,
+    Q_SWCD,
+    Q_SWAR,
+) = range(23)
+N_Q = 23
 
 
 @dataclass
@@ -118,35 +153,33 @@ def prepare(scenario: Scenario, params: np.ndarray, dtype=np.float32) -> Setup:
     dt = scenario.time.dt
     month = scenario.time.step_months
     heg = scenario.hegemon_index
+    E = equations.ufuncs
 
     def prob(rate):
-        return -np.expm1(-np.asarray(rate) * dt)
+        return E.event_probability(np.asarray(rate, dtype=np.float64), dt)
 
-    dist = scenario.member_array("distance_km")
-    front = scenario.member_array("frontline")
-    Y0 = scenario.member_array("gdp")
     b0 = scenario.member_array("burden") * scenario.member_array("has_forces")
     pbar = logit(scenario.member_array("support") / 100.0)
     is_heg = np.zeros(N)
     if heg >= 0:
         is_heg[heg] = 1.0
-
-    prox = (
-        np.exp(-dist[None, :] / p["proximity_scale"][:, None])
-        + p["frontline_bonus"][:, None] * front[None, :]
+    prox = E.proximity(
+        scenario.member_array("distance_km")[None, :],
+        p["proximity_scale"][:, None],
+        p["frontline_bonus"][:, None],
+        scenario.member_array("frontline")[None, :],
+    )
+    loc = E.local_balance_weight(
+        is_heg[None, :], prox, p["hegemon_presence"][:, None], prox.max(axis=1)[:, None]
     )
     gamma0 = logit(1.0 - s_skep) - p["government_support_effect"][:, None] * pbar[None, :]
-    ysum, ybsum = Y0.sum(), (Y0 * b0).sum()
-    den = ysum - Y0
-    bbar0 = np.where(den > 0, (ybsum - Y0 * b0) / np.where(den > 0, den, 1.0), 0.0)
+    Y0 = scenario.member_array("gdp")
+    bbar0 = E.allies_burden((Y0 * b0).sum(), Y0.sum(), Y0, b0)
     hmult = np.ones((S, N))
     if heg >= 0:
         hmult[:, heg] = p["hegemon_exit_pass"]
     A0 = scenario.adversary.spending
-    delta = p["capability_depreciation"]
-    flow0 = (b0 * Y0 / 100.0).sum()
-    theta_u = p["threat_reversion"]
-    phi_u = np.exp(-theta_u * dt)
+    phi_u = np.exp(-p["threat_reversion"] * dt)
 
     sc = np.zeros((L.N_SC, S))
     sc[L.SC_PGOV] = prob(p["government_change_rate"])
@@ -155,61 +188,61 @@ def prepare(scenario: Scenario, params: np.ndarray, dtype=np.float32) -> Setup:
     sc[L.SC_PRET] = prob(p["return_rate"])
     sc[L.SC_PDISS] = prob(p["dissolution_hazard"])
     sc[L.SC_PPAND] = prob(p["pandemic_rate"])
+    sc[L.SC_PSLIP] = prob(p["slippage_rate"])
     sc[L.SC_PHIU] = phi_u
     sc[L.SC_SDU] = p["threat_volatility"] * np.sqrt(np.maximum(1.0 - phi_u**2, 0.0))
     sc[L.SC_QP] = np.round(p["pandemic_quarters"] * 3 / month)
-    sc[L.SC_GA] = (scenario.adversary.growth + p["adversary_fatigue"]) * A0 - p[
-        "adversary_reactivity"
-    ] * flow0
     sc[L.SC_LOGITC] = logit(np.clip(p["commitment_base"], 1e-6, 1 - 1e-6))
     sc[L.SC_LCYB] = p["cyber_rate"] * dt
     sc[L.SC_LJ] = p["crisis_rate"] * dt
-    sc[L.SC_KA0] = A0 / delta
+    sc[L.SC_P0CYB], sc[L.SC_P0J] = np.exp(-sc[L.SC_LCYB]), np.exp(-sc[L.SC_LJ])
+    sc[L.SC_LCEIL] = np.log(p["adversary_ceiling"] / 100.0)
+    sc[L.SC_DYADF] = np.exp(-p["dyad_membership_effect"])
+    sc[L.SC_KA0] = A0 / p["capability_depreciation"]
     sc[L.SC_MPROX] = prox.mean(axis=1)
     sc[L.SC_TARGET] = np.argmax(prox, axis=1)
-    tau0 = prox
-    cv0 = tau0.std(axis=1) / tau0.mean(axis=1)
+    cv0 = prox.std(axis=1) / prox.mean(axis=1)
     sc[L.SC_CV0] = np.where(cv0 > 0, cv0, 1.0)
 
     mc = np.zeros((L.N_MC, S, N))
     mc[L.MC_PROX], mc[L.MC_GAMMA0], mc[L.MC_GROWTH] = prox, gamma0, growth
-    mc[L.MC_TAU0], mc[L.MC_BBAR0], mc[L.MC_HMULT] = tau0, bbar0[None, :], hmult
+    mc[L.MC_TAU0], mc[L.MC_BBAR0], mc[L.MC_HMULT] = prox, bbar0[None, :], hmult
+    mc[L.MC_LOC] = loc
     mf = np.zeros((L.N_MF, N))
     mf[L.MF_B0], mf[L.MF_PBAR] = b0, pbar
     mf[L.MF_FORCES], mf[L.MF_ISHEG] = scenario.member_array("has_forces"), is_heg
 
-    a, d = scenario.alliance, scenario.dissolution
-    cp = scenario.couplings
-    scal = dict(
-        A0=A0,
-        Y0=Y0,
-        s_skep=s_skep,
-        hbar=scenario.adversary.hostility_level,
-        adv_gdp=scenario.adversary.gdp,
-        rho_min=a.hegemon_min_share,
-        bmin=a.burden_min,
-        bmax=a.burden_max,
-        arms_growth=a.arms_race_growth,
-        friction0=a.friction0,
-        theta_c=d.cohesion_fraction,
-        k_min=d.min_retention,
-        n_min=d.min_members,
-        sw_tb=float(cp.threat_burden),
-        sw_bf=float(cp.burden_friction),
-        sw_fw=float(cp.friction_withdrawal),
-        sw_pw=float(cp.politics_withdrawal),
-        sw_pow=float(cp.power_withdrawal),
-        sw_tw=float(cp.threat_withdrawal),
-        sw_cd=float(cp.capability_deterrence),
-        sw_ar=float(cp.arms_race_war),
-        observed_g=[m.sceptical_government for m in scenario.members],
-    )
+    a, d, cp = scenario.alliance, scenario.dissolution, scenario.couplings
+    qs = np.zeros(N_Q)
+    qs[Q_A0], qs[Q_LOGA0], qs[Q_AGROWTH] = A0, np.log(A0), scenario.adversary.growth
+    qs[Q_HBAR] = scenario.adversary.hostility_level
+    qs[Q_RHOMIN], qs[Q_BMIN], qs[Q_BMAX] = a.hegemon_min_share, a.burden_min, a.burden_max
+    qs[Q_ARMS] = a.arms_race_growth
+    qs[Q_THETAC], qs[Q_KMIN], qs[Q_NMIN] = d.cohesion_fraction, d.min_retention, d.min_members
+    qs[Q_QREF] = scenario.deterrence.credibility_ref
+    qs[Q_RREF] = scenario.deterrence.balance_ref
+    qs[Q_GUIDE] = scenario.targets.initial
+    qs[Q_HOLD] = float(scenario.targets.hold_when_met)
+    for q, flag in (
+        (Q_SWTB, cp.threat_burden),
+        (Q_SWBF, cp.burden_friction),
+        (Q_SWFW, cp.friction_withdrawal),
+        (Q_SWPW, cp.politics_withdrawal),
+        (Q_SWPOW, cp.power_withdrawal),
+        (Q_SWTW, cp.threat_withdrawal),
+        (Q_SWCD, cp.capability_deterrence),
+        (Q_SWAR, cp.arms_race_war),
+    ):
+        qs[q] = float(flag)
+    target = scenario.target_path()
+    anchor = scenario.plan_path() * scenario.member_array("has_forces")[None, :]
+    codes = scenario.codes
+    dyads = np.array([[codes.index(x), codes.index(y)] for x, y in a.dyads], dtype=np.int64)
     return Setup(
         steps=scenario.time.steps,
         n_members=N,
         n_sims=S,
         dt=dt,
-        dtype=dtype,
         hegemon=heg,
         notice_steps=_steps_of(a.notice_quarters, month),
         year_steps=max(12 // month, 1),
@@ -219,34 +252,44 @@ def prepare(scenario: Scenario, params: np.ndarray, dtype=np.float32) -> Setup:
         sc=sc.astype(dtype),
         mc=mc.astype(dtype),
         mf=mf.astype(dtype),
-        target=scenario.target_path().astype(dtype),
-        scal=scal,
+        target=target.astype(dtype),
+        goal=np.maximum(target, anchor).astype(dtype),
+        anchor=anchor.astype(dtype),
+        dyads=dyads.reshape(-1, 2),
+        qs=qs,
     )
 
 
-def initial_state(setup: Setup, ui: np.ndarray) -> State:
-    """State at k = 0: every member active, burdens at b0, capability in steady state."""
-    S, N, dt_ = setup.n_sims, setup.n_members, setup.dtype
-    q = setup.scal
+def initial_state(scenario: Scenario, setup: Setup, params: np.ndarray, init: StepNoise) -> State:
+    """State at k = 0: members active (or as observed), burdens at b0, capability in steady
+    state, governments drawn from their stationary shares unless observed."""
+    S, N, dt_ = setup.n_sims, setup.n_members, setup.pg.dtype
     ms = np.zeros((L.N_MS, S, N), dtype=dt_)
     ss = np.zeros((L.N_SS, S), dtype=dt_)
+    G = len(GLOBAL_NAMES)
     delta = setup.pg[L.P["capability_depreciation"]][:, None]
-    ms[L.MS_Y] = np.log(q["Y0"])[None, :]
+    Y0 = scenario.member_array("gdp")
+    ms[L.MS_Y] = np.log(Y0)[None, :]
     ms[L.MS_B] = setup.mf[L.MF_B0][None, :]
     ms[L.MS_K] = ms[L.MS_B] * np.exp(ms[L.MS_Y]) / 100.0 / delta
     ms[L.MS_P] = setup.mf[L.MF_PBAR][None, :]
-    g = (ui[L.UI_GOV] < (1.0 - q["s_skep"])).astype(dt_)
-    for i, obs in enumerate(q["observed_g"]):
-        if obs is not None:
-            g[:, i] = 0.0 if obs else 1.0
-    ms[L.MS_G] = g
+    s_skep = np.clip(params[:, G + N : G + 2 * N], 1e-6, 1 - 1e-6)
+    ms[L.MS_G] = init.um[0] < (1.0 - s_skep)
+    for i, m in enumerate(scenario.members):
+        if m.sceptical_government is not None:
+            ms[L.MS_G, :, i] = 0.0 if m.sceptical_government else 1.0
+        ms[L.MS_DIS, :, i] = float(m.disengaged)
+        ms[L.MS_NOTICE, :, i] = m.notice_pending
     ms[L.MS_M] = 1.0
     ms[L.MS_MPREV] = 1.0
-    ss[L.SS_A] = q["A0"]
+    ss[L.SS_A] = setup.qs[Q_A0]
+    ss[L.SS_LOGA] = setup.qs[Q_LOGA0]
     ss[L.SS_KA] = setup.sc[L.SC_KA0]
-    ss[L.SS_F] = ss[L.SS_FPREV] = q["friction0"]
+    ss[L.SS_F] = ss[L.SS_FPREV] = scenario.alliance.friction0
     ss[L.SS_RHO] = 1.0
     ss[L.SS_ALIVE] = 1.0
+    ss[L.SS_YA] = np.log(scenario.adversary.gdp)
+    ss[L.SS_H] = scenario.adversary.hostility_start
     ys = setup.year_steps
     return State(
         ms=ms,
@@ -254,18 +297,19 @@ def initial_state(setup: Setup, ui: np.ndarray) -> State:
         share_hist=np.zeros((ys, S, N), dtype=dt_),
         flow_hist=np.zeros((ys, S), dtype=dt_),
         adv_hist=np.zeros((ys, S), dtype=dt_),
-        honour_u=np.ascontiguousarray(ui[L.UI_HONOUR]),
+        honour_own=np.ascontiguousarray(init.zm[0]),
+        honour_common=np.ascontiguousarray(init.zs[0]),
+        exps=np.empty((3, S, N), dtype=dt_),
     )
 
 
 def baseline_indices(setup: Setup, state: State) -> None:
-    """Fill C0, Q0, R0 (the t = 0 cohesion, credibility and local balance) into ``sc``."""
+    """Fill C0 (starting cohesion) and the starting spending flow into ``sc``."""
     from models.reference import derive
 
     d = derive(setup, state)
     setup.sc[L.SC_C0] = d["C"]
-    setup.sc[L.SC_Q0] = np.minimum(d["Q"], 1 - 1e-6)
-    setup.sc[L.SC_R0] = np.maximum(d["R"], 1e-12)
+    setup.sc[L.SC_FLOW0] = np.maximum(d["flow"], 1e-30)
 
 
 def _step_function(backend: Backend):
@@ -302,10 +346,10 @@ def simulate(
     """
     setup = prepare(scenario, params, dtype)
     S, N, T = setup.n_sims, setup.n_members, setup.steps
-    ui = draw_initial(rng, S, N, dtype)
+    init = draw_initial(rng, S, N, dtype)
     if noise_hook is not None:
-        ui = noise_hook(StepNoise(None, ui, None, None)).um
-    state = initial_state(setup, ui)
+        init = noise_hook(init)
+    state = initial_state(scenario, setup, params, init)
     baseline_indices(setup, state)
     n_thr = len(setup.thresholds)
     rec = np.zeros((L.REC_MEET + n_thr, T + 1, S), dtype=np.float32)
@@ -314,6 +358,7 @@ def simulate(
     ev[[L.EV_HONOUR, L.EV_HONOUR_W]] = np.nan
     ev[L.EV_HEG_HONOUR] = -1
     em = np.full((L.N_EM, S, N), L.NEVER, dtype=np.int16)
+    em[L.EM_NOTICE_STEP][:, state.ms[L.MS_NOTICE][0] > 0] = 0  # notices observed at the start
     traces = (
         {
             k: np.zeros(
@@ -377,6 +422,7 @@ def _result(rec, ev, em, traces, n_thr) -> KernelResult:
         "onset_step",
         "onset_target",
         "hegemon_honours",
+        "dispute_step",
     ):
         events[name] = events[name].astype(np.int16)
     for name in ("honour_rate", "honour_rate_capability"):

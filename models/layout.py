@@ -14,11 +14,25 @@ from models.parameters import GLOBAL_NAMES
 MS_Y, MS_B, MS_K, MS_U, MS_P, MS_G, MS_M, MS_DIS, MS_NOTICE, MS_TURNED, MS_MPREV, MS_C = range(12)
 N_MS = 12
 
-# simulation state ss[var, s]
-(SS_A, SS_KA, SS_H, SS_F, SS_RHO, SS_QPAND, SS_ALIVE, SS_LLOW, SS_WAR, SS_FPREV, SS_NPAND) = range(
-    11
-)
-N_SS = 11
+# simulation state ss[var, s]; SS_YA is the adversary's log GDP, SS_DISPUTE whether an
+# intra-alliance dispute (E15b) has happened, SS_LOGA the log of adversary spending A
+(
+    SS_A,
+    SS_KA,
+    SS_H,
+    SS_F,
+    SS_RHO,
+    SS_QPAND,
+    SS_ALIVE,
+    SS_LLOW,
+    SS_WAR,
+    SS_FPREV,
+    SS_NPAND,
+    SS_YA,
+    SS_DISPUTE,
+    SS_LOGA,
+) = range(14)
+N_SS = 14
 
 # per-simulation constants sc[var, s]: derived from the parameter table at set-up
 (
@@ -31,23 +45,27 @@ N_SS = 11
     SC_PHIU,
     SC_SDU,
     SC_QP,
-    SC_GA,
+    SC_PSLIP,
     SC_LOGITC,
     SC_LCYB,
     SC_LJ,
     SC_KA0,
     SC_CV0,
     SC_C0,
-    SC_Q0,
-    SC_R0,
     SC_MPROX,
     SC_TARGET,
-) = range(20)
-N_SC = 20
+    SC_FLOW0,
+    SC_P0CYB,
+    SC_P0J,
+    SC_LCEIL,
+    SC_DYADF,
+) = range(23)
+N_SC = 23
 
 # per-(simulation, member) constants mc[var, s, i]
-MC_PROX, MC_GAMMA0, MC_GROWTH, MC_TAU0, MC_BBAR0, MC_HMULT = range(6)
-N_MC = 6
+# MC_LOC: weight of the member's capability in the local balance (E12, model 2)
+MC_PROX, MC_GAMMA0, MC_GROWTH, MC_TAU0, MC_BBAR0, MC_HMULT, MC_LOC = range(7)
+N_MC = 7
 
 # member constants mf[var, i]
 MF_B0, MF_PBAR, MF_FORCES, MF_ISHEG = range(4)
@@ -94,10 +112,17 @@ REC_NAMES = (
 )
 
 # per-simulation events ev[var, s] (float; NEVER where the event did not happen)
-EV_DISS_STEP, EV_DISS_CAUSE, EV_ONSET_STEP, EV_TARGET, EV_HONOUR, EV_HONOUR_W, EV_HEG_HONOUR = (
-    range(7)
-)
-N_EV = 7
+(
+    EV_DISS_STEP,
+    EV_DISS_CAUSE,
+    EV_ONSET_STEP,
+    EV_TARGET,
+    EV_HONOUR,
+    EV_HONOUR_W,
+    EV_HEG_HONOUR,
+    EV_DISPUTE_STEP,
+) = range(8)
+N_EV = 8
 EV_NAMES = (
     "dissolution_step",
     "dissolution_cause",
@@ -106,6 +131,7 @@ EV_NAMES = (
     "honour_rate",
     "honour_rate_capability",
     "hegemon_honours",
+    "dispute_step",
 )
 
 # per-member events em[var, s, i] (int16; NEVER where the event did not happen)
@@ -138,12 +164,15 @@ CAUSE_NONE, CAUSE_EXOGENOUS, CAUSE_COHESION, CAUSE_CAPABILITY, CAUSE_MEMBERS = r
 CAUSE_NAMES = ("none", "exogenous", "low_cohesion", "capability_loss", "too_few_members")
 
 # noise layout of one update: member normals zm[4, s, i], member uniforms um[4, s, i],
-# simulation normals zs[5, s], simulation uniforms us[5, s]; initial uniforms ui[2, s, i]
+# simulation normals zs[6, s], simulation uniforms us[6, s]. UM_PART serves two rare,
+# disjoint events: partial disengagement (u < p_part) and burden slippage (u > 1 - p_slip).
 ZM_GDP, ZM_U, ZM_P, ZM_B = range(4)
 UM_GOV, UM_ORIENT, UM_NOTICE, UM_PART = range(4)
-ZS_GDP, ZS_H, ZS_JUMP, ZS_A, ZS_F = range(5)
-US_PAND, US_CYBER, US_CRISIS, US_DISS, US_ONSET = range(5)
-UI_GOV, UI_HONOUR = range(2)
+ZS_GDP, ZS_H, ZS_JUMP, ZS_A, ZS_F, ZS_YA = range(6)
+US_PAND, US_CYBER, US_CRISIS, US_DISS, US_ONSET, US_DYAD = range(6)
+N_ZM, N_UM, N_ZS, N_US = 4, 4, 6, 6
+# initial draws, in a StepNoise: zm[0] the allies' own honour normals, um[0] the uniforms of
+# the initial government orientation, zs[0] the common honour factor (Article 5 copula)
 
 # columns of the global parameters in the parameter table
 P = {name: j for j, name in enumerate(GLOBAL_NAMES)}

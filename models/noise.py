@@ -15,9 +15,9 @@ import numpy as np
 
 class StepNoise(NamedTuple):
     zm: np.ndarray | None  # (4, S, N) standard normals per member
-    um: np.ndarray | None  # (4, S, N) uniforms per member (or (2, S, N) initial draws)
-    zs: np.ndarray | None  # (5, S) standard normals per simulation
-    us: np.ndarray | None  # (5, S) uniforms per simulation
+    um: np.ndarray | None  # (4, S, N) uniforms per member
+    zs: np.ndarray | None  # (6, S) standard normals per simulation
+    us: np.ndarray | None  # (6, S) uniforms per simulation
 
 
 def draw_step(
@@ -32,8 +32,8 @@ def draw_step(
         out = StepNoise(
             zm=np.empty((4, S, N), dtype=dtype),
             um=np.empty((4, S, N), dtype=dtype),
-            zs=np.empty((5, S), dtype=dtype),
-            us=np.empty((5, S), dtype=dtype),
+            zs=np.empty((6, S), dtype=dtype),
+            us=np.empty((6, S), dtype=dtype),
         )
     rng.standard_normal(dtype=dtype, out=out.zm)
     rng.random(dtype=dtype, out=out.um)
@@ -42,24 +42,11 @@ def draw_step(
     return out
 
 
-def draw_initial(rng: np.random.Generator, S: int, N: int, dtype=np.float32) -> np.ndarray:
-    """(2, S, N) uniforms: initial government orientation, Article 5 honour draws."""
-    return rng.random((2, S, N), dtype=dtype)
-
-
-def poisson_inverse(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Poisson(lam) counts by inverse CDF: the number of k with F(k) < u."""
-    lam = np.asarray(lam, dtype=np.float64)
-    u = np.asarray(u, dtype=np.float64)
-    pmf = np.exp(-lam)
-    cdf = pmf.copy()
-    count = np.zeros(u.shape, dtype=np.float64)
-    k = 0
-    while True:
-        above = u > cdf
-        if not above.any():
-            return count
-        count += above
-        k += 1
-        pmf = pmf * lam / k
-        cdf = cdf + pmf
+def draw_initial(rng: np.random.Generator, S: int, N: int, dtype=np.float32) -> StepNoise:
+    """The draws made once per simulation, in a StepNoise so that hooks treat them alike:
+    ``um[0]`` (S, N) uniforms of the initial government orientations, ``zm[0]`` (S, N)
+    normals of the allies' Article 5 decisions and ``zs[0]`` (S,) their common factor."""
+    um = rng.random((1, S, N), dtype=dtype)
+    zm = rng.standard_normal((1, S, N), dtype=dtype)
+    zs = rng.standard_normal((1, S), dtype=dtype)
+    return StepNoise(zm, um, zs, None)

@@ -88,15 +88,30 @@ GLOBAL: tuple[ParameterSpec, ...] = (
     _p("crisis_sd", "s_J", 0, INF, "1", "s.d. of the jump in hostility per crisis"),
     _p("cyber_rate", "λ_cyb", 0, INF, "1/yr", "rate of hybrid/cyber incidents"),
     _p("cyber_impact", "η_cyb", 0, INF, "1", "hostility increment per incident"),
-    # adversary arms (E9)
-    _p("adversary_fatigue", "a_A", 0, INF, "1/yr", "Richardson fatigue of the adversary"),
+    # adversary arms (E9, model 2: in logs, every response non-negative)
+    _p(
+        "adversary_fatigue",
+        "a_A",
+        0,
+        INF,
+        "1/yr",
+        "reversion of adversary log spending to its trend (Richardson fatigue)",
+    ),
     _p(
         "adversary_reactivity",
         "k_A",
         0,
         INF,
         "1/yr",
-        "adversary spending response per USD of alliance spending",
+        "adversary spending growth per unit of log alliance spending change",
+    ),
+    _p(
+        "adversary_hostility_effect",
+        "β_AH",
+        0,
+        INF,
+        "1/yr",
+        "adversary spending growth per unit of hostility H",
     ),
     _p(
         "adversary_volatility",
@@ -104,9 +119,18 @@ GLOBAL: tuple[ParameterSpec, ...] = (
         0,
         INF,
         "1/sqrt(yr)",
-        "multiplicative volatility of adversary spending",
+        "volatility of adversary log spending",
     ),
-    _p("adversary_ceiling", "b_max,A", 1e-6, 100, "% of GDP", "ceiling on adversary spending"),
+    _p("adversary_ceiling", "b_max,A", 1e-6, 100, "% of GDP", "soft ceiling on adversary spending"),
+    _p("adversary_gdp_growth", "g_YA", -1, 1, "1/yr", "trend real GDP growth of the adversary"),
+    _p(
+        "adversary_gdp_volatility",
+        "σ_YA",
+        0,
+        1,
+        "1/sqrt(yr)",
+        "volatility of the adversary's log GDP",
+    ),
     # domestic politics (E5, E6)
     _p(
         "government_change_rate",
@@ -203,6 +227,22 @@ GLOBAL: tuple[ParameterSpec, ...] = (
     _p("disengagement_rate", "h_part", 0, INF, "1/yr", "hazard of partial disengagement"),
     _p("return_rate", "h_ret", 0, INF, "1/yr", "hazard of return to the integrated structure"),
     _p("disengaged_contribution", "ω_dis", 0, 1, "1", "capability contribution when disengaged"),
+    _p(
+        "hegemon_presence",
+        "φ_fwd",
+        0,
+        1,
+        "1",
+        "share of the hegemon's capability based in the theatre (local balance)",
+    ),
+    _p(
+        "slippage_rate",
+        "h_slip",
+        0,
+        INF,
+        "1/yr",
+        "hazard that a compliant member lets its burden slip below a target it met",
+    ),
     # commitment and cohesion (E11, E12)
     _p("commitment_base", "c̄", 0, 1, "1", "baseline probability of honouring Article 5"),
     _p(
@@ -258,6 +298,30 @@ GLOBAL: tuple[ParameterSpec, ...] = (
         INF,
         "1",
         "relative rise of the attack hazard during an arms race",
+    ),
+    _p(
+        "honour_correlation",
+        "ρ_hon",
+        0,
+        0.999,
+        "1",
+        "correlation of the allies' Article 5 decisions (Gaussian copula)",
+    ),
+    _p(
+        "dyad_base_hazard",
+        "h_dyad0",
+        0,
+        INF,
+        "1/yr",
+        "hazard of a militarised dispute in a designated member dyad, outside an alliance",
+    ),
+    _p(
+        "dyad_membership_effect",
+        "β_inst",
+        0,
+        INF,
+        "1",
+        "log reduction of the dyad's dispute hazard while both are members",
     ),
     # dissolution, friction, geopolitics, shocks (E1, E10, E14)
     _p(

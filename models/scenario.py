@@ -78,6 +78,9 @@ class Targets(_Frozen):
     ramp_end: Quarter
     incremental: bool = True
     report_thresholds: tuple[float, ...] = (2.0, 3.5)
+    # model 2: a compliant government keeps a target (or the initial guideline) it has met,
+    # except through a slippage event (parameter slippage_rate)
+    hold_when_met: bool = True
 
 
 class Adversary(_Frozen):
@@ -88,6 +91,7 @@ class Adversary(_Frozen):
     gdp: float = Field(gt=0)  # USD bn
     gdp_source: str = ""
     hostility_level: float = 0.0  # H-bar: 0 persists, < 0 detente, > 0 escalation
+    hostility_start: float = 0.0  # H_0 relative to the reference state (0 = as in 2025)
 
 
 class Alliance(_Frozen):
@@ -98,6 +102,16 @@ class Alliance(_Frozen):
     burden_min: float = Field(ge=0)
     burden_max: float = Field(gt=0)
     arms_race_growth: float = Field(gt=0)  # mutual buildup threshold, /yr
+    dyads: tuple[tuple[str, str], ...] = ()  # member pairs with a dispute hazard (E15b)
+    dyads_source: str = ""
+
+
+class Deterrence(_Frozen):
+    """The fixed reference state of the attack hazard (E15, model 2), with its provenance."""
+
+    credibility_ref: float = Field(gt=0, lt=1)  # Q_ref
+    balance_ref: float = Field(gt=0)  # R_ref
+    reference: str = Field(min_length=1)
 
 
 class Dissolution(_Frozen):
@@ -133,6 +147,12 @@ class Member(_Frozen):
     support_source: str
     has_forces: bool = True
     sceptical_government: bool | None = None  # observed orientation; None = draw
+    notice_pending: int = Field(default=0, ge=0, le=40)  # quarters left on an observed notice
+    disengaged: bool = False  # observed: outside the integrated military structure
+    state_source: str = ""  # source of the observed starting state
+    plan_burden: float | None = Field(default=None, ge=0, le=100)  # declared national plan
+    plan_quarter: Quarter | None = None  # ... reached by this quarter
+    plan_source: str = ""
     growth: Distribution | None = None
     sceptical_share: Distribution | None = None
 
@@ -147,6 +167,7 @@ class Scenario(_Frozen):
     alliance: Alliance
     dissolution: Dissolution
     couplings: Couplings = Couplings()
+    deterrence: Deterrence
     parameters: dict[str, Distribution]
     member_parameters: dict[str, Distribution]
     members: tuple[Member, ...] = Field(min_length=1)
@@ -203,6 +224,24 @@ class Scenario(_Frozen):
             return np.broadcast_to(common, (self.time.steps, len(self.members))).copy()
         b0 = np.clip(self.member_array("burden"), min(t.initial, t.final), max(t.initial, t.final))
         return np.maximum(common, b0 + (t.final - b0) * frac)
+
+    def plan_path(self) -> np.ndarray:
+        """Anchor of each member's desired burden for each update, (steps, N).
+
+        A member's declared plan runs linearly from its starting burden to ``plan_burden``
+        at ``plan_quarter`` and stays there; a member without a plan is anchored at b_0.
+        """
+        dt, steps = self.time.dt, self.time.steps
+        t0 = quarter_index(self.time.start)
+        years = np.arange(steps) * dt
+        out = np.empty((steps, len(self.members)))
+        for i, m in enumerate(self.members):
+            out[:, i] = m.burden
+            if m.plan_burden is not None:
+                end = max((quarter_index(m.plan_quarter) - t0) / 4.0, 1e-12)
+                frac = np.clip(years / end, 0.0, 1.0)
+                out[:, i] = m.burden + (m.plan_burden - m.burden) * frac
+        return out
 
     def replace(self, **changes: Any) -> Scenario:
         """A copy with top-level sections replaced (used by tests and stress variants)."""
@@ -318,6 +357,37 @@ def _cross_checks(sc: Scenario, source: str) -> list[str]:
                 problems.append(f"{source}: {table}.{n} is required ({SPECS[n].description})")
             else:
                 problems += _check_distribution(source, f"{table}.{n}", n, given[n])
+    for i, m in enumerate(sc.members):
+        if (m.plan_burden is None) != (m.plan_quarter is None):
+            problems.append(
+                f"{source}: members[{i}] ({m.code}) needs both plan_burden and plan_quarter, "
+                f"got plan_burden={m.plan_burden!r}, plan_quarter={m.plan_quarter!r}"
+            )
+        elif m.plan_quarter is not None and not m.plan_source:
+            problems.append(f"{source}: members[{i}].plan_source is required with a plan")
+        elif m.plan_quarter is not None and quarter_index(m.plan_quarter) <= quarter_index(
+            sc.time.start
+        ):
+            problems.append(
+                f"{source}: members[{i}].plan_quarter must be after time.start "
+                f"({sc.time.start}), got {m.plan_quarter!r}"
+            )
+        observed = m.sceptical_government is not None or m.notice_pending or m.disengaged
+        if observed and not m.state_source:
+            problems.append(
+                f"{source}: members[{i}].state_source is required with an observed starting "
+                f"state (sceptical_government, notice_pending, disengaged)"
+            )
+    for j, pair in enumerate(sc.alliance.dyads):
+        for code in pair:
+            if code not in seen:
+                problems.append(
+                    f"{source}: alliance.dyads[{j}] names {code!r}, which is not a member"
+                )
+        if pair[0] == pair[1]:
+            problems.append(f"{source}: alliance.dyads[{j}] pairs {pair[0]!r} with itself")
+    if sc.alliance.dyads and not sc.alliance.dyads_source:
+        problems.append(f"{source}: alliance.dyads_source is required with dyads")
     if sc.alliance.burden_max <= sc.alliance.burden_min:
         problems.append(
             f"{source}: alliance.burden_max must be > alliance.burden_min, "

@@ -24,6 +24,7 @@ NEUTRAL = {name: 0.0 for name in GLOBAL_NAMES} | {
     "disengaged_contribution": 0.5,
     "commitment_base": 0.75,
     "pandemic_quarters": 4.0,
+    "hegemon_presence": 0.1,
 }
 
 
@@ -56,10 +57,22 @@ def neutral_scenario(params=None, sections=None, members=None, n_members=None):
     data["alliance"]["notice_quarters"] = 0
     data["alliance"]["burden_min"] = 0.0
     data["alliance"]["burden_max"] = 100.0
+    data["alliance"]["dyads"] = []
+    data["targets"]["hold_when_met"] = False
     rows = data["members"][: n_members or len(data["members"])]
     for row in rows:
-        row.pop("growth", None)
-        row.pop("sceptical_share", None)
+        for key in (
+            "growth",
+            "sceptical_share",
+            "sceptical_government",
+            "notice_pending",
+            "disengaged",
+            "plan_burden",
+            "plan_quarter",
+            "plan_source",
+        ):
+            row.pop(key, None)
+        row["state_source"] = "test"
     for i, over in (members or {}).items():
         rows[i].update(over)
     data["members"] = rows

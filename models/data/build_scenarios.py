@@ -48,10 +48,13 @@ PRIORS = {
     "crisis_sd": ({"dist": "fixed", "value": 0.15}, "[J]"),
     "cyber_rate": (U(6.0, 24.0), "EuRepoC: about 12/yr Russia-attributed"),
     "cyber_impact": (U(0.0, 0.01), "[J]"),
-    "adversary_fatigue": (U(0.1, 0.5), "SIPRI 2017 -20%; [J]"),
-    "adversary_reactivity": (U(0.0, 0.05), "[J]"),
+    "adversary_fatigue": (U(0.1, 0.5), "reversion to trend /yr; SIPRI 2017 -20%; [J]"),
+    "adversary_reactivity": (U(0.0, 0.3), "growth per unit log change of alliance spending; Richardson [J]"),
+    "adversary_hostility_effect": (U(0.02, 0.2), "growth per unit H; spending doubled 2021-24 as hostility rose (SIPRI) [J]"),
     "adversary_volatility": (U(0.05, 0.15), "SIPRI: 2017 -20%, 2024 +38%"),
-    "adversary_ceiling": (U(7.0, 10.0), "SIPRI 7.1-7.2% of GDP now; [J]"),
+    "adversary_ceiling": (U(8.0, 12.0), "soft ceiling above the observed 7.2% of GDP (SIPRI 2025); USSR 1980s 12-15% [R]; [J]"),
+    "adversary_gdp_growth": (U(0.005, 0.02), "IMF WEO medium term for Russia about 1%/yr [R]"),
+    "adversary_gdp_volatility": (U(0.02, 0.04), "[J]"),
     "government_change_rate": (U(0.15, 0.30), "cabinet durations (Nikolenyi 2015); [J]"),
     "government_support_effect": (U(0.5, 1.5), "[J]"),
     "support_reversion": (U(0.2, 0.6), "[J]"),
@@ -75,13 +78,15 @@ PRIORS = {
     ),
     "return_rate": (U(0.025, 0.2), "France 1966-2009, Greece 1974-80"),
     "disengaged_contribution": (U(0.2, 0.6), "[J]"),
+    "hegemon_presence": (U(0.06, 0.12), "US forces based in Europe: about 80,000-100,000 of 1.3 million active (EUCOM posture statements 2023-25) [R]"),
+    "slippage_rate": (U(0.02, 0.1), "[J] a compliant government lets a met target slip once in 10-50 years"),
     "commitment_base": (
         {"dist": "beta", "a": 6.5, "b": 2.2},
         "74.5% (Leeds, Long & Mitchell 2000), 75% (Leeds 2003), 41-50% (Berkemeier & Fuhrmann 2018)",
     ),
     "commitment_government": (U(0.5, 2.0), "[J]"),
     "commitment_support": (U(0.0, 1.0), "[J]"),
-    "commitment_threat": (U(0.0, 1.0), "[J]"),
+    "commitment_threat": (U(0.0, 0.3), "[J] narrowed from U(0, 1) so the threat rally cannot outweigh the direct hostility effect on the attack hazard (model 2)"),
     "commitment_friction": (U(0.0, 1.0), "[J]"),
     "commitment_disengaged": (U(0.0, 1.0), "[J]"),
     "cohesion_divergence": (U(0.0, 1.0), "[J]"),
@@ -90,6 +95,9 @@ PRIORS = {
     "war_credibility": (U(0.1, 1.5), "Benson 2011 (lower end); Johnson & Leeds 2011; Huth 1988"),
     "war_balance": (U(0.0, 1.0), "Huth & Russett 1984; Huth 1988"),
     "war_arms_race": (U(0.0, 1.0), "Gibler, Rider & Hutchison 2005"),
+    "honour_correlation": (U(0.2, 0.6), "[J] common factor of Article 5 decisions (model-v2 review, correction 5)"),
+    "dyad_base_hazard": (LN(0.1, 0.03, 0.3), "GRC-TUR militarised incidents (COW MID, to be computed) [R/J]"),
+    "dyad_membership_effect": (U(0.0, 1.0), "Long, Nordstrom & Baek 2007 [J]"),
     "dissolution_hazard": (LN(0.002, 0.0005, 0.013), "ATOP multilateral mode-3 0.013/yr as upper anchor"),
     "friction_gain": (U(0.5, 3.0), "[J]"),
     "friction_reversion": (U(0.2, 1.0), "[J]"),
@@ -99,6 +107,53 @@ PRIORS = {
     "pandemic_gdp_loss": (U(0.02, 0.06), "COVID-19 [J]"),
     "pandemic_quarters": (U(4.0, 8.0), "COVID-19 [J]"),
     "pandemic_squeeze": (U(0.3, 0.8), "COVID-19 [J]"),
+}
+
+# The fixed reference state of the attack hazard (E15, model 2): the medians of starting
+# credibility Q_0 and local balance R_0 over the nato-2025 prior, computed by
+# `python models/data/build_scenarios.py --reference` (shared by every built-in scenario).
+Q_REF = 0.704
+R_REF = 3.618
+REFERENCE = "nato-2025 baseline 2025Q1: prior medians of Q_0 and R_0 under model 2"
+
+# Observed 2025 starting state (design 3.4: "or the observed current orientation").
+SCEPTICAL_2025 = {
+    "HUN": "Orban government (Fidesz, since 2010): delayed Sweden's accession to Mar 2024, "
+           "opposes military aid to Ukraine",
+    "SVK": "Fico government (since Oct 2023): ended state military aid to Ukraine",
+}
+DRAWN_2025 = {
+    "USA": "contested: the 2025 administration conditions Article 5 on burden-sharing; drawn "
+           "from its stationary share (us-pivot fixes it sceptical)",
+    "TUR": "contested: delayed Sweden's accession to Jan 2024; drawn from its stationary share",
+}
+
+
+def observed_state(code: str) -> dict:
+    if code in DRAWN_2025:
+        return {}
+    sceptical = code in SCEPTICAL_2025
+    why = SCEPTICAL_2025.get(code, "government in office in 2025 committed to the alliance "
+                                   "(signed the Hague declaration, Jun 2025)")
+    return {"sceptical_government": sceptical, "notice_pending": 0, "disengaged": False,
+            "state_source": why + "; no Article 13 notice pending; in the integrated command"}
+
+
+# Declared national plans (the desired burden's anchor, E7 model 2). [R]: recalled from 2025
+# government announcements, to be checked against the NATO 2026 edition.
+PLANS = {
+    "DEU": {"plan_burden": 3.5, "plan_quarter": "2029Q4",
+            "plan_source": "Federal budget plan Jun 2025: 3.5% of GDP (NATO definition) by 2029 [R]"},
+    "POL": {"plan_burden": 4.8, "plan_quarter": "2026Q4",
+            "plan_source": "2026 budget: 4.8% of GDP [R]"},
+    "LTU": {"plan_burden": 5.0, "plan_quarter": "2026Q4",
+            "plan_source": "State Defence Council Jan 2025: 5-6% of GDP from 2026 [R]"},
+    "LVA": {"plan_burden": 5.0, "plan_quarter": "2026Q4",
+            "plan_source": "government decision 2025: 5% of GDP in 2026 [R]"},
+    "EST": {"plan_burden": 5.4, "plan_quarter": "2026Q4",
+            "plan_source": "government decision 2025: 5.4% of GDP in 2026 [R]"},
+    "ESP": {"plan_burden": 2.1, "plan_quarter": "2026Q1",
+            "plan_source": "Spain at the Hague summit, Jun 2025: 2.1% is sufficient [V]"},
 }
 
 GROWTH = {"USA": 0.020, "CAN": 0.015, "TUR": 0.030, "CEE": 0.025, "WEU": 0.012}
@@ -135,9 +190,14 @@ def render(name: str, description: str, overrides: dict, sections: dict) -> str:
                       "hostility_level": 0.0},
         "alliance": {"hegemon": "USA", "notice_quarters": 4, "friction0": 0.5,
                      "hegemon_min_share": 0.5, "burden_min": 0.5, "burden_max": 15.0,
-                     "arms_race_growth": 0.08},
+                     "arms_race_growth": 0.08, "dyads": [["GRC", "TUR"]],
+                     "dyads_source": "Long, Nordstrom & Baek 2007 (institutionalised alliances "
+                                     "lengthen peace between members); GRC-TUR crises 1974, "
+                                     "1987, 1996"},
         "dissolution": {"cohesion_fraction": 0.6, "cohesion_quarters": 4, "min_retention": 0.3,
                         "min_members": 16},
+        "deterrence": {"credibility_ref": Q_REF, "balance_ref": R_REF,
+                       "reference": REFERENCE},
         "couplings": {k: True for k in (
             "threat_burden", "burden_friction", "friction_withdrawal", "politics_withdrawal",
             "power_withdrawal", "threat_withdrawal", "capability_deterrence", "arms_race_war")},
@@ -154,7 +214,8 @@ def render(name: str, description: str, overrides: dict, sections: dict) -> str:
         f"description = {fmt(description)}",
         'alliance = "NATO"',
     ]
-    for key in ("time", "targets", "adversary", "alliance", "dissolution", "couplings"):
+    for key in ("time", "targets", "adversary", "alliance", "dissolution", "deterrence",
+                "couplings"):
         lines += ["", f"[{key}]"] + [f"{k} = {fmt(v)}" for k, v in sec[key].items()]
     lines += ["", "# Uncertain inputs, drawn once per simulation (design 3.3).", "[parameters]"]
     for pname, (dist, source) in PRIORS.items():
@@ -187,6 +248,8 @@ def render(name: str, description: str, overrides: dict, sections: dict) -> str:
                        "sd": 0.005}
         if fav and float(fav) < 50:
             m["sceptical_share"] = {"dist": "beta", "a": 3.0, "b": 5.0}
+        m.update(observed_state(r["code"]))
+        m.update(PLANS.get(r["code"], {}))
         m.update(member_over.get(r["code"], {}))
         lines += ["", "[[members]]"] + [f"{k} = {fmt(v)}" for k, v in m.items()]
     return "\n".join(lines) + "\n"
@@ -212,6 +275,7 @@ SCENARIOS = {
         "floor of 30%), starts with a sceptical administration and higher friction.",
         {"pivot_rate": (U(0.03, 0.06), "stress: accelerated pivot to Asia [J]"),
          "members": {"USA": {"sceptical_government": True,
+                             "state_source": "stress premise: a sceptical administration",
                              "sceptical_share": {"dist": "beta", "a": 4.0, "b": 4.0}}}},
         {"alliance": {"hegemon_min_share": 0.3, "friction0": 1.0}}),
     "detente": (
@@ -224,7 +288,29 @@ SCENARIOS = {
 }
 
 
+def reference_state(sims: int = 50_000) -> tuple[float, float]:
+    """Prior medians of starting credibility Q_0 and local balance R_0 of nato-2025."""
+    import numpy as np
+
+    from models.kernel import simulate
+    from models.sampling import sample_parameters
+    from models.scenario import load_scenario
+
+    sc = load_scenario(OUT / "nato-2025.toml")
+    sc = sc.replace(time={**sc.time.model_dump(), "steps": 1})
+    res = simulate(sc, sample_parameters(sc, sims, np.random.default_rng(2025)),
+                   np.random.default_rng(2026))
+    return (float(np.median(res.series["credibility"][0])),
+            float(np.median(res.series["local_balance"][0])))
+
+
 def main() -> None:
+    import sys
+
+    if "--reference" in sys.argv:
+        q, r = reference_state()
+        print(f"Q_REF = {q:.3f}\nR_REF = {r:.3f}  (set them above, then rerun without --reference)")
+        return
     OUT.mkdir(exist_ok=True)
     for name, (description, overrides, sections) in SCENARIOS.items():
         (OUT / f"{name}.toml").write_text(render(name, description, overrides, sections),

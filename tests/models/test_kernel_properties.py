@@ -75,17 +75,13 @@ def test_onset_is_pathwise_monotone_in_base_war_hazard(nato):
     assert (b.events["onset_step"] < a.events["onset_step"]).sum() > 50
 
 
-def test_commitment_enters_the_war_hazard_only_through_its_change_since_t0(nato):
-    """E15 is normalised by Q_0 and R_0, so h_war0 is today's hazard whatever the commitment.
-
-    Hence P(onset) is *not* monotone in c-bar (design T12(c) assumed an unnormalised hazard;
-    docs/model.md explains the choice): the t = 0 hazard is identical under CRN.
-    """
+def test_higher_commitment_lowers_the_attack_hazard_from_the_start(nato):
+    """Model 2 normalises E15 to a fixed reference state, not to the run's own start, so a
+    more committed alliance deters from t = 0 (design T12(c); model 1's normalisation made
+    the t = 0 hazard identical whatever the commitment)."""
     a, b = _crn_pair(nato, "commitment_base", 0.4, 0.9)
-    np.testing.assert_allclose(
-        a.series["conflict_hazard"][0], b.series["conflict_hazard"][0], rtol=1e-5
-    )
-    assert not np.allclose(a.series["conflict_hazard"][-1], b.series["conflict_hazard"][-1])
+    assert np.all(b.series["conflict_hazard"][0] <= a.series["conflict_hazard"][0])
+    assert np.mean(b.series["conflict_hazard"][0] < a.series["conflict_hazard"][0]) > 0.99
 
 
 def test_onset_is_pathwise_monotone_in_the_arms_race_effect(nato):
@@ -123,21 +119,6 @@ def test_common_random_numbers_do_not_depend_on_parameter_values(nato):
         a.series["alliance_spending"][1], b.series["alliance_spending"][1]
     )
     assert not np.array_equal(a.series["hostility"][-1], b.series["hostility"][-1])
-
-
-def test_numba_and_numpy_steps_agree_on_the_default_scenario(nato):
-    params = sample_parameters(nato, 4000, np.random.default_rng(7))
-    a = simulate(nato, params, np.random.default_rng(8), backend="numba")
-    b = simulate(nato, params, np.random.default_rng(8), backend="numpy")
-    for name, x in a.series.items():
-        close = np.isclose(x.astype(float), b.series[name].astype(float), rtol=1e-3, atol=1e-4)
-        assert close.mean() > 0.999, name
-    for name, x in a.events.items():
-        y = b.events[name]
-        same = (x == y) | (np.isnan(x) & np.isnan(y)) | np.isclose(x, y, rtol=1e-4)
-        assert same.mean() > 0.999, name
-    for name, x in a.member_events.items():
-        assert (x == b.member_events[name]).mean() > 0.9999, name
 
 
 def test_same_seed_same_result_bitwise(nato):
