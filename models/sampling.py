@@ -89,6 +89,12 @@ def saltelli_unit(d: int, seed: int, first: int, count: int) -> np.ndarray:
     return rows.reshape(count * (d + 2), d)
 
 
+def saltelli_rows(scenario: Scenario) -> int:
+    """Rows of one Saltelli base point: A, AB_1..AB_d, B (SALib's order) and A' (A's inputs
+    with B's innovations), for d uncertain inputs."""
+    return len(varying_columns(scenario)) + 3
+
+
 def saltelli_block(
     scenario: Scenario, seed: int, first: int, count: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -98,12 +104,16 @@ def saltelli_block(
     The A and AB rows of a base point share the A row's innovations and the B row keeps its
     own: the aleatory noise is then one more input that belongs to A, so the estimators stay
     valid for a stochastic model, and an input with no effect has a total index of exactly 0.
+    The last row, A', repeats A's inputs with B's innovations: A and A' differ only in the
+    noise, so Cov(Y_A, Y_A') estimates Var E[Y | inputs], the variance the inputs can explain.
     """
     cols = varying_columns(scenario)
     d = len(cols)
-    unit = np.full((count * (d + 2), len(scenario.parameter_names)), 0.5)
-    unit[:, cols] = saltelli_unit(d, seed, first, count)
-    rows = np.arange(count * (d + 2))
-    k = rows % (d + 2)
-    src = np.where(k == d + 1, rows, rows - k)
-    return map_design(scenario, unit), src
+    m = d + 3
+    unit = np.full((count, m, len(scenario.parameter_names)), 0.5)
+    unit[:, : d + 2, cols] = saltelli_unit(d, seed, first, count).reshape(count, d + 2, d)
+    unit[:, d + 2] = unit[:, 0]
+    rows = np.arange(count * m)
+    k = rows % m
+    src = np.where(k <= d, rows - k, np.where(k == d + 1, rows, rows - 1))
+    return map_design(scenario, unit.reshape(count * m, -1)), src

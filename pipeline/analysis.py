@@ -193,7 +193,8 @@ def sobol_indices(
 ) -> dict[str, np.ndarray]:
     """First-order (Saltelli 2010) and total (Jansen) Sobol' indices with bootstrap 95%
     intervals, by SALib, from outputs in the order of ``models.sampling.saltelli_unit``
-    (per base point: A, AB_1..AB_d, B). An output that never varies gives NaN."""
+    (per base point: A, AB_1..AB_d, B; a run's extra A' row removed). An output that never
+    varies gives NaN."""
     from SALib.analyze import sobol
 
     Y = np.asarray(Y, dtype=np.float64)
@@ -210,13 +211,40 @@ def sobol_indices(
     return {k: np.asarray(out[k]) for k in ("S1", "S1_conf", "ST", "ST_conf")}
 
 
+def explained_share(Y: np.ndarray, d: int, num_resamples: int = 200, seed: int = 0):
+    """Share of an outcome's variance the uncertain inputs can explain, Var E[Y|X] / Var Y,
+    with a bootstrap 95% half-width over base points.
+
+    Rows per base point as ``models.sampling.saltelli_block`` (A, AB_1..AB_d, B, A'): A and A'
+    share the inputs, not the innovations, so Cov(Y_A, Y_A') = Var E[Y|X]; the rest of Var Y
+    is the model's own randomness (aleatory), which no input drives.
+    """
+    Y = np.asarray(Y, np.float64).reshape(-1, d + 3)
+    a, a2, b = Y[:, 0], Y[:, d + 2], Y[:, d + 1]
+
+    def share(i):
+        both = np.concatenate([a[i], b[i]])
+        var = both.var()
+        cov = np.mean(a[i] * a2[i]) - np.mean(a[i]) * np.mean(a2[i])
+        return cov / var if var > 0 else np.nan
+
+    n = len(a)
+    est = share(np.arange(n))
+    rng = np.random.default_rng(seed)
+    boot = [share(rng.integers(0, n, n)) for _ in range(num_resamples)]
+    return est, 1.959964 * np.nanstd(boot)
+
+
 def _add_sobol(ds: xr.Dataset, X: np.ndarray, outcomes: dict, cols: list[int]) -> None:
-    p = X.shape[1]
+    p, d = X.shape[1], len(cols)
     out = {k: np.full((len(OUTCOMES), p), np.nan) for k in ("S1", "S1_conf", "ST", "ST_conf")}
+    explained = np.full((len(OUTCOMES), 2), np.nan)
     for i, name in enumerate(OUTCOMES):
-        est = sobol_indices(outcomes[name], len(cols))
+        Y = np.asarray(outcomes[name], np.float64).reshape(-1, d + 3)
+        est = sobol_indices(Y[:, : d + 2].ravel(), d)  # SALib's rows: A, AB_1..AB_d, B
         for k, v in est.items():
             out[k][i, cols] = v
+        explained[i] = explained_share(Y, d)
     longs = {
         "S1": "first-order Sobol' index (Saltelli 2010 estimator)",
         "S1_conf": "half-width of its bootstrap 95% interval",
@@ -229,6 +257,33 @@ def _add_sobol(ds: xr.Dataset, X: np.ndarray, outcomes: dict, cols: list[int]) -
             v,
             {"units": "1", "long_name": longs[k], "description": longs[k] + "; NaN: fixed"},
         )
+    ds["explained_share"] = (
+        ("outcome",),
+        explained[:, 0],
+        {
+            "units": "1",
+            "long_name": "share of the outcome's variance the uncertain inputs can explain",
+            "description": "Var E[Y|inputs] / Var Y from the A/A' rows (same inputs, other "
+            "innovations); the rest is the model's own randomness, which no input drives",
+        },
+    )
+    ds["explained_share_conf"] = (
+        ("outcome",),
+        explained[:, 1],
+        {"units": "1", "long_name": "half-width of its bootstrap 95% interval"},
+    )
+    share = np.where(explained[:, :1] > 0, explained[:, :1], np.nan)
+    ds["sobol_s1_conditional_mean"] = (
+        ("outcome", "parameter"),
+        out["S1"] / share,
+        {
+            "units": "1",
+            "long_name": "first-order index of the conditional mean E[Y|inputs]",
+            "description": "S1 / explained_share = Var E[Y|x_j] / Var E[Y|inputs]: the share of "
+            "what the inputs can explain that x_j explains alone (so 'drives the risk' is not "
+            "read off a noise-dominated S1)",
+        },
+    )
 
 
 def analyse_run(

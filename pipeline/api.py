@@ -25,12 +25,12 @@ import zarr
 
 from models import MODEL_VERSION
 from models.errors import ScenarioError
-from models.sampling import varying_columns
+from models.sampling import saltelli_rows
 from models.scenario import Scenario, load_scenario, parse_scenario
 from pipeline.execute import dask_client, run_blocks
 from pipeline.plan import DEFAULT_BLOCK_SIZE, PlanError, RunSpec
 from pipeline.results import HEADLINES, SCHEMA_VERSION, build_dataset
-from pipeline.stats import CONTINUOUS, merge
+from pipeline.stats import CONTINUOUS, merge, probability
 from pipeline.store import ForecastStore, StoreError, new_run_id, open_store
 
 DEFAULT_STORE = "forecasts.zarr"
@@ -65,7 +65,19 @@ def _scenario_from_text(text: str, source: str) -> Scenario:
 
 
 def run_scenario(attrs: dict) -> Scenario:
-    """The scenario a published run stored (its attributes ``scenario``, ``scenario_name``)."""
+    """The scenario a published run stored (its attributes ``scenario``, ``scenario_name``).
+
+    Only for runs of the current model: a run of another model version stays readable
+    (show, report, dashboard read its Dataset) but cannot be extended, compared or analysed
+    with this model's equations.
+    """
+    version = str(attrs.get("model_version", "1"))
+    if version != MODEL_VERSION:
+        raise PlanError(
+            f"run {attrs.get('run_id', '?')} was made by model {version}, this is model "
+            f"{MODEL_VERSION}: it can be read (show, report, dashboard) but not extended, "
+            f"compared or analysed; run its scenario again"
+        )
     return _scenario_from_text(attrs["scenario"], attrs["scenario_name"])
 
 
@@ -121,15 +133,15 @@ def run_forecast(
 
 
 def _saltelli_block_size(sc: Scenario, block_size: int) -> int:
-    """Blocks of a Saltelli run hold whole base points of (uncertain inputs + 2) rows; the
+    """Blocks of a Saltelli run hold whole base points of (uncertain inputs + 3) rows; the
     default block size becomes the nearest such multiple."""
-    rows = len(varying_columns(sc)) + 2
+    rows = saltelli_rows(sc)
     if block_size == DEFAULT_BLOCK_SIZE:
         return rows * max(1, round(DEFAULT_BLOCK_SIZE / rows))
     if block_size % rows:
         raise PlanError(
             f"the saltelli sampler needs a block size that is a multiple of {rows} "
-            f"(uncertain inputs + 2) for {sc.name}, got {block_size}"
+            f"(uncertain inputs + 3) for {sc.name}, got {block_size}"
         )
     return block_size
 
@@ -287,6 +299,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         "sims": int(totals["n_sims"]),
         "seed": spec.seed,
         "sampler": spec.sampler,
+        "model_version": MODEL_VERSION,
         "status": "complete",
     }
     fs.publish(run_id, ds, totals, entry)
@@ -330,7 +343,7 @@ def _adaptive_sims(totals: dict, spec: RunSpec, manifest: dict) -> int | None:
     if target is None:
         return None
     n = int(totals["n_sims"])
-    worst = 0.0
+    worst = 0.0  # the largest variance of one simulation's worth, n se^2 (cluster-robust)
     for name in (
         "n_intact",
         "n_intact_with_hegemon",
@@ -338,8 +351,8 @@ def _adaptive_sims(totals: dict, spec: RunSpec, manifest: dict) -> int | None:
         "n_hegemon_withdrawn",
         "n_conflict",
     ):
-        p = totals[name][-1] / n
-        worst = max(worst, p * (1 - p))
+        _, se = probability(totals, name)
+        worst = max(worst, n * float(se[-1]) ** 2)
     needed = math.ceil(max(worst, 1e-12) / target**2)
     if needed <= n or n >= manifest["max_sims"]:
         return None

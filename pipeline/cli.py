@@ -113,9 +113,10 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     fs = open_store(args.store, create=False)
     cat = fs.catalog()
-    print(f"{'run id':<48} {'scenario':<22} {'sims':>11}  created")
-    for e in cat:
-        print(f"{e['run_id']:<48} {e['scenario']:<22} {e['sims']:>11,}  {e['created']}")
+    print(f"{'run id':<48} {'scenario':<22} {'sims':>11}  model  created")
+    for e in cat:  # entries before model 2 carry no model_version: they are model 1
+        model = e.get("model_version", "1")
+        print(f"{e['run_id']:<48} {e['scenario']:<22} {e['sims']:>11,}  {model:>5}  {e['created']}")
     staged = fs.staged_runs()
     if staged:
         print("\nincomplete (resume with `alliance-risk run --resume ID`, or `discard`):")

@@ -19,6 +19,7 @@ from bokeh.plotting import figure
 from bokeh.transform import dodge
 from tornado.web import RequestHandler
 
+from pipeline.results import interval95
 from pipeline.store import open_store
 
 HEADS = {"p_intact": "intact", "p_any_withdrawal": "any withdrawal", "p_conflict": "conflict"}
@@ -48,8 +49,8 @@ class Catalog:
 def _curves(ds: xr.Dataset) -> dict:
     data = {"t": ds["time"].values}
     for h in HEADS:
-        p, se = ds[h].values, ds[f"{h}_se"].values
-        data |= {h: p, f"{h}_lo": p - 1.96 * se, f"{h}_hi": p + 1.96 * se}
+        lo, hi = interval95(ds, h)
+        data |= {h: ds[h].values, f"{h}_lo": lo, f"{h}_hi": hi}
     return data
 
 

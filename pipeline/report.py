@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from pipeline.results import headline_table
+from pipeline.results import headline_table, interval95
 from pipeline.store import ForecastStore, StoreError, open_store
 
 HORIZONS = (1, 5, 10)  # years
@@ -52,9 +52,9 @@ def survival(ds: xr.Dataset, out: Path, top: int = 6) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     t = _years(ds)
     for name, style in (("p_intact", "-"), ("p_intact_with_hegemon", "--")):
-        p, se = ds[name].values, ds[f"{name}_se"].values
+        p = ds[name].values
         axes[0].plot(t, p, style, label=name.removeprefix("p_").replace("_", " "))
-        axes[0].fill_between(t, p - 1.96 * se, p + 1.96 * se, alpha=0.2)
+        axes[0].fill_between(t, *interval95(ds, name), alpha=0.2)
     axes[0].set(title="Alliance intact", xlabel="years ahead", ylabel="probability")
     axes[0].legend(fontsize=8)
     wd = ds["p_withdrawn"].values  # (time, member)
@@ -68,9 +68,18 @@ def survival(ds: xr.Dataset, out: Path, top: int = 6) -> str:
 
 def conflict(ds: xr.Dataset, out: Path) -> str:
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    t, p, se = _years(ds), ds["p_conflict"].values, ds["p_conflict_se"].values
+    t, p = _years(ds), ds["p_conflict"].values
     ax.plot(t, p, color="C3", label="P(conflict onset by t)")
-    ax.fill_between(t, p - 1.96 * se, p + 1.96 * se, color="C3", alpha=0.25, label="95% MC")
+    ax.fill_between(t, *interval95(ds, "p_conflict"), color="C3", alpha=0.25, label="95% MC")
+    if "p_conflict_given_intact" in ds:
+        ax.plot(
+            t,
+            ds["p_conflict_given_intact"].values,
+            "--",
+            color="C3",
+            lw=1,
+            label="given the alliance intact",
+        )
     ax.set(title="Cumulative conflict-onset probability", xlabel="years ahead")
     ax.legend(fontsize=8)
     return _save(fig, out, "conflict")
@@ -161,9 +170,10 @@ def comparison(fs: ForecastStore, out: Path) -> str | None:
     width = 0.8 / len(names)
     for k, name in enumerate(names):
         ds = fs.open_run(latest[name])
-        p = [float(ds[h][-1]) for h in heads]
-        se = [float(ds[f"{h}_se"][-1]) for h in heads]
-        ax.bar(np.arange(3) + k * width, p, width, yerr=np.multiply(se, 1.96), label=name)
+        p = np.array([float(ds[h][-1]) for h in heads])
+        lo, hi = (np.array(x) for x in zip(*(interval95(ds, h) for h in heads), strict=True))
+        err = np.stack([p - lo[:, -1], hi[:, -1] - p])
+        ax.bar(np.arange(3) + k * width, p, width, yerr=err, label=name)
     ax.set_xticks(
         np.arange(3) + width * (len(names) - 1) / 2, ["intact", "any withdrawal", "conflict onset"]
     )

@@ -19,7 +19,7 @@ import numpy as np
 from models.kernel import simulate
 from models.layout import CAUSE_NAMES
 from models.noise import StepNoise
-from models.sampling import saltelli_block, sample_parameters, varying_columns
+from models.sampling import saltelli_block, saltelli_rows, sample_parameters
 from models.scenario import Scenario
 from pipeline.plan import RunSpec, block_rngs
 
@@ -109,7 +109,7 @@ def simulate_block(scenario: Scenario, spec: RunSpec, block: int, keep_samples: 
     p_rng, i_rng = block_rngs(spec.seed, block)
     hook = None
     if spec.sampler == "saltelli":
-        per_block = spec.block_size // (len(varying_columns(scenario)) + 2)
+        per_block = spec.block_size // saltelli_rows(scenario)
         params, src = saltelli_block(scenario, spec.seed, block * per_block, per_block)
 
         def hook(noise: StepNoise) -> StepNoise:  # A and AB rows share the A row's noise
@@ -120,13 +120,39 @@ def simulate_block(scenario: Scenario, spec: RunSpec, block: int, keep_samples: 
     t1 = time.perf_counter()
     res = simulate(scenario, params, i_rng, member_summary=BURDEN_BINS, noise_hook=hook)
     t2 = time.perf_counter()
-    stats = reduce_block(scenario, res, res.member_summary)
+    cluster = saltelli_rows(scenario) if spec.sampler == "saltelli" else 1
+    stats = reduce_block(scenario, res, res.member_summary, cluster)
     samples = _samples(scenario, params, res) if keep_samples else None
     return stats, samples, {"kernel": t2 - t1, "block": time.perf_counter() - t0}
 
 
-def reduce_block(scenario: Scenario, res, member_stats: dict) -> dict[str, np.ndarray]:
-    """Additive statistics of one block's KernelResult."""
+# alliance-level cumulative probabilities whose errors account for correlated rows
+# (Saltelli base points): their per-cluster sums of squares are kept, see ``probability``
+CLUSTERED = (
+    "n_intact",
+    "n_intact_with_hegemon",
+    "n_any_withdrawal",
+    "n_hegemon_withdrawn",
+    "n_conflict",
+    "n_conflict_intact",
+    "n_dispute",
+)
+
+
+def _by_step(steps: np.ndarray, T: int) -> np.ndarray:
+    """(T + 1, S) indicator: the event (at update ``steps``) has happened by step k."""
+    return steps[None, :] <= np.arange(T + 1)[:, None]
+
+
+def reduce_block(
+    scenario: Scenario, res, member_stats: dict, cluster: int = 1
+) -> dict[str, np.ndarray]:
+    """Additive statistics of one block's KernelResult.
+
+    ``cluster`` > 1: consecutive rows form clusters of that size (the rows of one Saltelli
+    base point share innovations and most inputs); the sums of squares of each cluster's
+    counts are kept for the cluster-robust standard errors of ``CLUSTERED`` probabilities.
+    """
     se, ev, me = res.series, res.events, res.member_events
     T = scenario.time.steps
     N = len(scenario.members)
@@ -134,18 +160,30 @@ def reduce_block(scenario: Scenario, res, member_stats: dict) -> dict[str, np.nd
     alive = se["alive"]
     heg = scenario.hegemon_index
     out: dict[str, np.ndarray] = {"n_sims": np.array(S, dtype=np.int64)}
-    out["n_intact"] = alive.sum(axis=1)
-    out["n_intact_with_hegemon"] = (alive & se["hegemon_member"]).sum(axis=1)
     wd, notice = me["withdrawal_step"], me["notice_step"]
-    out["n_any_withdrawal"] = _cum_counts(wd.min(axis=1), T)
+    onset, diss = ev["onset_step"], ev["dissolution_step"]
+    events = {
+        "n_intact": alive,
+        "n_intact_with_hegemon": alive & se["hegemon_member"],
+        "n_any_withdrawal": _by_step(wd.min(axis=1), T),
+        "n_hegemon_withdrawn": _by_step(wd[:, heg], T) if heg >= 0 else np.zeros_like(alive),
+        "n_conflict": _by_step(onset, T),
+        # alive at k means any onset by k came while the alliance was intact (absorbing)
+        "n_conflict_intact": _by_step(onset, T) & alive,
+        "n_dispute": _by_step(ev["dispute_step"], T),
+    }
+    for name, hit in events.items():
+        out[name] = hit.sum(axis=1)
+    out["n_conflict_after_dissolution"] = (events["n_conflict"] & (onset > diss)).sum(axis=1)
+    if cluster > 1:
+        out["n_clusters"] = np.array(S // cluster, dtype=np.int64)
+        for name in CLUSTERED:
+            sums = events[name].reshape(T + 1, S // cluster, cluster).sum(axis=2, dtype=np.int64)
+            out[f"{name}_cluster_sumsq"] = (sums * sums).sum(axis=1)
     out["n_withdrawn"] = _cum_counts(wd, T)
     out["n_notice"] = _cum_counts(notice, T)
-    out["n_conflict"] = _cum_counts(ev["onset_step"], T)
     out["n_pandemic"] = (se["pandemics"] > 0).sum(axis=1)
     out["n_arms_race"] = se["arms_race"].sum(axis=1)
-    out["n_hegemon_withdrawn"] = (
-        out["n_withdrawn"][:, heg] if heg >= 0 else np.zeros(T + 1, np.int64)
-    )
     members = se["members"].astype(np.int64)
     offs = members + (N + 1) * np.arange(T + 1)[:, None]
     out["members_pmf_count"] = np.bincount(offs.ravel(), minlength=(T + 1) * (N + 1)).reshape(
@@ -178,8 +216,12 @@ def reduce_block(scenario: Scenario, res, member_stats: dict) -> dict[str, np.nd
     out["n_hegemon_asked"] = np.array((hh >= 0).sum(), dtype=np.int64)
     out["n_hegemon_honours"] = np.array((hh == 1).sum(), dtype=np.int64)
     out.update(member_stats)
-    # a block's counts fit in int32 (halves what travels to the client); the fold widens them
-    return {k: v.astype(np.int32) if v.dtype.kind in "iu" else v for k, v in out.items()}
+    # a block's counts fit in int32 (halves what travels to the client; sums of squares of
+    # cluster counts excepted); the fold widens them
+    return {
+        k: v.astype(np.int32) if v.dtype.kind in "iu" and "sumsq" not in k else v
+        for k, v in out.items()
+    }
 
 
 def _samples(scenario: Scenario, params: np.ndarray, res) -> dict[str, np.ndarray]:
@@ -226,8 +268,60 @@ def hist_quantiles(hist: np.ndarray, edges: np.ndarray, qs=QUANTILES) -> np.ndar
 
 
 def proportion(count: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A probability from independent rows and its binomial standard error."""
     p = np.asarray(count, dtype=np.float64) / n
     return p, np.sqrt(p * (1 - p) / n)
+
+
+def probability(totals: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """A probability ``totals[key] / n`` and its Monte Carlo standard error.
+
+    Independent rows: binomial. Rows in C clusters of m (Saltelli base points, whose rows
+    share innovations and most inputs): cluster-robust, Var = C/(C-1) (sum_c S_c^2 - n m p^2)
+    / n^2 with S_c the cluster counts, from ``{key}_cluster_sumsq`` (shared/design/model-v2.md
+    §2.8: the binomial error was about 11x too small for a Saltelli run).
+    """
+    n = int(totals["n_sims"])
+    p, se = proportion(totals[key], n)
+    sumsq = totals.get(f"{key}_cluster_sumsq")
+    if sumsq is not None:
+        C = int(totals["n_clusters"])
+        m = n / C
+        var = (np.asarray(sumsq, np.float64) - n * m * p * p) / n**2 * C / max(C - 1, 1)
+        se = np.sqrt(np.maximum(var, 0.0))
+    return p, se
+
+
+def wilson_interval(p, se, n_rows, z: float = 1.959964) -> np.ndarray:
+    """Wilson score interval (..., 2) for p with effective size n = p(1-p)/se^2.
+
+    Unlike the Wald interval p ± z se it stays inside [0, 1] and keeps its coverage for rare
+    events: p = 0 gives [0, z^2/(n + z^2)], with n = ``n_rows`` (where se is 0) or, for
+    correlated rows, the effective size implied by the cluster-robust error.
+    """
+    p = np.asarray(p, np.float64)
+    se = np.asarray(se, np.float64)
+    rows = np.broadcast_to(np.asarray(n_rows, np.float64), p.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = np.where((se > 0) & (p > 0) & (p < 1), p * (1 - p) / se**2, rows)
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return np.stack([np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)], axis=-1)
+
+
+def hist_quantile_se(hist: np.ndarray, edges: np.ndarray, q: np.ndarray, qs=QUANTILES):
+    """Sampling standard error of histogram quantiles: sqrt(q(1-q)/n) / f(x_q), with the
+    density f read from the bin holding the quantile (asymptotic, independent rows)."""
+    n = hist.sum(axis=-1, keepdims=True).astype(np.float64)
+    width = np.diff(edges)
+    idx = np.clip(np.searchsorted(edges, q, side="right") - 1, 0, hist.shape[-1] - 1)
+    count = np.take_along_axis(hist, idx, axis=-1).astype(np.float64)
+    dens = count / np.maximum(n, 1) / width[idx]
+    qq = np.asarray(qs, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.sqrt(qq * (1 - qq) / np.maximum(n, 1)) / dens
+    return np.where((dens > 0) & (n > 0), out, np.nan)
 
 
 def mean_se(s: np.ndarray, ss: np.ndarray, n) -> tuple[np.ndarray, np.ndarray]:

@@ -37,8 +37,6 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from pipeline.results import SCHEMA_VERSION
-
 warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
 
 
@@ -46,6 +44,12 @@ PRODUCT_KINDS = {
     "comparisons": "scenario comparisons with common random numbers, one group each",
     "analyses": "sensitivity analyses and scenario discovery of runs, one group each",
 }
+
+
+# Version of the store's layout (root attributes, runs/, staging/, catalog): unchanged since
+# the first release, so stores written by any model version open. The schema of a run's
+# Dataset is results.SCHEMA_VERSION, stored with each run.
+STORE_FORMAT = 1
 
 
 class StoreError(ValueError):
@@ -112,7 +116,7 @@ class ForecastStore:
             raise StoreError(f"{self.root}: store is not writable")
         if (self.root / "zarr.json").exists():
             attrs = self._attrs()
-            if attrs.get("alliance_risk_store") != SCHEMA_VERSION:
+            if attrs.get("alliance_risk_store") != STORE_FORMAT:
                 raise StoreError(
                     f"{self.root}: not an alliance-risk store (schema "
                     f"{attrs.get('alliance_risk_store')!r})"
@@ -122,8 +126,8 @@ class ForecastStore:
                 raise StoreError(f"{self.root}: directory is not empty and not a store")
             g = zarr.open_group(str(self.root), mode="w", zarr_format=3)
             g.attrs.update(
-                alliance_risk_store=SCHEMA_VERSION,
-                schema_version=SCHEMA_VERSION,
+                alliance_risk_store=STORE_FORMAT,
+                schema_version=STORE_FORMAT,
                 catalog=[],
                 latest={},
             )
@@ -368,7 +372,7 @@ class ObjectForecastStore(ForecastStore):
             has_root = self.fs.exists(f"{self._key}/zarr.json")
             if has_root:
                 attrs = self._attrs()
-                if attrs.get("alliance_risk_store") != SCHEMA_VERSION:
+                if attrs.get("alliance_risk_store") != STORE_FORMAT:
                     raise StoreError(f"{url}: not an alliance-risk store")
             elif not create:
                 raise StoreError(f"{url}: no such store")
@@ -379,8 +383,8 @@ class ObjectForecastStore(ForecastStore):
                     self.url, mode="w", zarr_format=3, storage_options=self.storage_options
                 )
                 g.attrs.update(
-                    alliance_risk_store=SCHEMA_VERSION,
-                    schema_version=SCHEMA_VERSION,
+                    alliance_risk_store=STORE_FORMAT,
+                    schema_version=STORE_FORMAT,
                     catalog=[],
                     latest={},
                 )

@@ -32,6 +32,13 @@ def block_rows(sc, block: int, n: int, seed: int) -> dict[str, np.ndarray]:
         "P(any withdrawal)": np.stack([(wd <= k).any(axis=1) for k in steps]),
         "P(hegemon withdrawn)": np.stack([wd[:, heg] <= k for k in steps]),
         "P(conflict onset)": np.stack([ev["onset_step"] <= k for k in steps]),
+        "P(onset while intact)": np.stack(
+            [(ev["onset_step"] <= k) & se["alive"][k] for k in steps]
+        ),
+        "P(onset after dissolution)": np.stack(
+            [(ev["onset_step"] <= k) & (ev["onset_step"] > ev["dissolution_step"]) for k in steps]
+        ),
+        "P(dispute in a member dyad)": np.stack([ev["dispute_step"] <= k for k in steps]),
         "E[members]": se["members"][steps],
         "median cohesion": se["cohesion"][steps],
         "median credibility": se["credibility"][steps],
@@ -65,6 +72,9 @@ def main() -> None:
             else:
                 cells = [f"{v:.2f}" for v in x.mean(axis=1)]
             print(f"| {key} | {' | '.join(cells)} |")
+        onset = np.concatenate([p["P(conflict onset)"][-1] for p in parts])
+        after = np.concatenate([p["P(onset after dissolution)"][-1] for p in parts])
+        print(f"share of 10-year onsets after dissolution: {after.sum() / max(onset.sum(), 1):.3f}")
 
 
 if __name__ == "__main__":

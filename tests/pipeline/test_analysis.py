@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 from store_helpers import BLOCK
 
-from models.sampling import varying_columns
+from models.sampling import saltelli_rows
 from models.scenario import load_scenario
 from pipeline.analysis import prim, publish_analysis, rank_importance
 from pipeline.api import run_forecast
@@ -160,7 +160,9 @@ def test_saltelli_rows_do_not_depend_on_how_base_points_are_split():
     part, _ = saltelli_block(sc, 3, 2, 2)
     assert np.array_equal(whole[len(whole) // 2 :], part)
     d = len(sc.parameter_names) - sum(getattr(x, "dist", "") == "fixed" for x in sc.distributions)
-    assert src[d + 1] == d + 1 and src[1] == 0 and src[d + 2] == d + 2
+    # A, AB_1..AB_d share A's innovations; B keeps its own; A' repeats A's inputs with B's
+    assert src[1] == 0 and src[d] == 0 and src[d + 1] == d + 1 and src[d + 2] == d + 1
+    assert np.array_equal(whole[d + 2], whole[0]) and src[d + 3] == d + 3
 
 
 def test_sobol_total_index_of_a_switched_off_coupling_is_zero(tmp_path, client):
@@ -177,7 +179,7 @@ def test_sobol_total_index_of_a_switched_off_coupling_is_zero(tmp_path, client):
         client=client,
         progress=False,
     )
-    rows = len(varying_columns(off)) + 2  # rows of one Saltelli base point
+    rows = saltelli_rows(off)  # rows of one Saltelli base point
     assert res.dataset.attrs["keep_samples"] and res.dataset.attrs["block_size"] % rows == 0
     _, ds = publish_analysis(open_store(tmp_path / "f.zarr", create=False), res.run_id)
     for index in ("sobol_st", "sobol_s1"):  # f(AB_j) == f(A) row for row
@@ -187,3 +189,29 @@ def test_sobol_total_index_of_a_switched_off_coupling_is_zero(tmp_path, client):
         float(ds["sobol_st"].sel(outcome="any_withdrawal", parameter="withdrawal_base_hazard")) > 0
     )
     assert np.isnan(ds["sobol_st"].sel(parameter="pandemic_rate")).all()  # a fixed input
+    share, conf = ds["explained_share"].values, ds["explained_share_conf"].values
+    names = list(ds["outcome"].values)
+    assert 0 < share[names.index("cohesion_final")] < 1  # neither pure noise nor deterministic
+    assert np.all(np.isfinite(share)) and np.all(conf > 0)  # binary ones: ~0 at 79 points
+    cm = ds["sobol_s1_conditional_mean"].sel(outcome="cohesion_final")
+    s1 = ds["sobol_s1"].sel(outcome="cohesion_final")
+    np.testing.assert_allclose(cm, s1 / share[names.index("cohesion_final")])
+
+
+def test_explained_share_recovers_a_known_split_of_variance():
+    """Y = x + e with Var x = Var e: the inputs explain half; no noise: all of it."""
+    from pipeline.analysis import explained_share
+
+    rng = np.random.default_rng(4)
+    n, d = 20_000, 3
+    xa, xb = rng.uniform(size=n), rng.uniform(size=n)
+    ea, eb = rng.normal(0, np.sqrt(1 / 12), (2, n))
+    Y = np.zeros((n, d + 3))
+    Y[:, : d + 1] = (xa + ea)[:, None]  # A and the AB rows (x_1 is the only active input)
+    Y[:, d + 1] = xb + eb  # B
+    Y[:, d + 2] = xa + eb  # A': A's inputs, B's innovations
+    est, half = explained_share(Y.ravel(), d)
+    assert abs(est - 0.5) <= max(2 * half, 0.02) and half < 0.05
+    Y[:, d + 2] = Y[:, 0] = xa
+    Y[:, d + 1] = xb
+    assert explained_share(Y.ravel(), d)[0] == pytest.approx(1.0, abs=0.03)

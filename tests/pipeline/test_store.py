@@ -35,6 +35,13 @@ ALLIANCE_VARS = {
     "conflict_hazard_mean": ("time",),
     "art5_honour_rate_mean": (),
     "p_hegemon_honours": (),
+    # model 2, schema 2
+    "p_conflict_given_intact": ("time",),
+    "conflict_after_dissolution_share": ("time",),
+    "p_intra_dispute": ("time",),
+    "p_art5_fewer_than_half": (),
+    "p_conflict_ci95": ("time", "bound"),
+    "cohesion_quantile_se": ("time", "quantile"),
 }
 MEMBER_VARS = {
     "p_withdrawn": ("time", "member"),
@@ -85,8 +92,9 @@ def test_documented_variables_dims_units_and_attributes(published):
         assert ds[name].dims == dims, name
         for key in ("units", "long_name", "description"):
             assert ds[name].attrs.get(key), (name, key)
-        if name.startswith("p_"):
+        if name.startswith("p_") and not name.endswith(("_se", "_ci95")):
             assert f"{name}_se" in ds, name
+            assert f"{name}_ci95" in ds, name
     for name in HEADLINES:
         p = ds[name].values
         assert np.all((p >= 0) & (p <= 1))
