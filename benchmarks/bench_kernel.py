@@ -3,9 +3,10 @@
 Reports simulations per second for: the random-variate floor (drawing the variates of a
 run alone), the float64 numpy baseline (what a user would write: the reference step in
 float64 with float64 variates), the float32 numpy reference, and the fused numba step;
-plus parameter sampling. Usage:
+plus parameter sampling. ``--parts`` adds the time of each part of the fused step per
+simulation (each part driven alone over the block, on the state after 6 updates). Usage:
 
-    python benchmarks/bench_kernel.py [--sims 20000] [--repeat 3] [--json out.json]
+    python benchmarks/bench_kernel.py [--sims 20000] [--repeat 3] [--parts] [--json out.json]
 """
 
 from __future__ import annotations
@@ -36,11 +37,67 @@ def best_of(fn, repeat: int) -> float:
     return min(times)
 
 
+def parts(sc, params, repeat: int) -> dict[str, float]:
+    """ns per simulation of each part of one fused update (record-only and update steps too)."""
+    import numba
+
+    from models import fused, kernel
+    from models.reference import transcendentals
+
+    S, N = params.shape[0], len(sc.members)
+    setup = kernel.prepare(sc, params, np.float32)
+    rng = np.random.default_rng(2)
+    state = kernel.initial_state(sc, setup, params, draw_initial(rng, S, N))
+    kernel.baseline_indices(setup, state)
+    rec = np.zeros((32, sc.time.steps + 1, S), np.float32)
+    ev = np.full((8, S), 32767.0)
+    em = np.full((2, S, N), 32767, np.int16)
+    noise = draw_step(rng, S, N)
+    for k in range(6):
+        fused.step(k, setup, state, noise, rec, ev, em)
+    Y, EU, eb, EC = transcendentals(setup, state, fused._fill_logit_py)
+    w = fused.scratch(N, 1)
+    dummy = np.zeros((1, 1, 1))
+    out = fused.Outputs(
+        rec, ev, em, dummy.astype(np.float32), dummy, dummy.astype(np.int64), 0.0, 1.0, False, False
+    )
+    jit = numba.njit(nogil=True, error_model="numpy", fastmath=fused._FAST, _nrt=False)
+
+    @jit
+    def derive(setup, state, w, Y, EU, eb, EC):
+        for s in range(state.ss.shape[1]):
+            fused._derive(s, 6, setup, state, Y, EU, eb, EC, w)
+
+    @jit
+    def membership(setup, state, noise, out, w):
+        for s in range(state.ss.shape[1]):
+            fused._membership(s, 6, setup, state, noise, out, w)
+
+    @jit
+    def continuous(setup, state, noise, w, Y):
+        for s in range(state.ss.shape[1]):
+            fused._members_continuous(s, 6, setup, state, noise, w, Y, 1e3, 2e3, 0.0, False, 0.5)
+
+    cases = {
+        "transcendentals": lambda: transcendentals(setup, state, fused._fill_logit_py),
+        "derive": lambda: derive(setup, state, w, Y, EU, eb, EC),
+        "membership_events": lambda: membership(setup, state, noise, out, w),
+        "continuous_members": lambda: continuous(setup, state, noise, w, Y),
+        "step_record_only": lambda: fused.step(40, setup, state, None, rec, ev, em),
+        "step_update": lambda: fused.step(6, setup, state, noise, rec, ev, em),
+        "draw_variates": lambda: draw_step(rng, S, N, out=noise),
+    }
+    for fn in cases.values():
+        fn()
+    return {name: 1e9 * best_of(fn, repeat) / S for name, fn in cases.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sims", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--parts", action="store_true", help="time each part of the fused step")
     args = ap.parse_args()
     sc = load_scenario("nato-2025")
     S, N, T = args.sims, len(sc.members), sc.time.steps
@@ -75,6 +132,11 @@ def main() -> None:
         f"numba speed-up over the float64 baseline: "
         f"{res['numba_fused'] / res['numpy_float64_baseline']:.2f}x"
     )
+    breakdown = parts(sc, params, args.repeat) if args.parts else {}
+    if breakdown:
+        print("fused step by part (ns per simulation and update):")
+        for name, ns in breakdown.items():
+            print(f"  {name:<22}{ns:>8,.0f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
@@ -82,6 +144,7 @@ def main() -> None:
                     "sims": S,
                     "machine": platform.processor() or platform.machine(),
                     "sims_per_s": res,
+                    "parts_ns_per_sim": breakdown,
                 },
                 f,
                 indent=2,

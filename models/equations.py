@@ -149,11 +149,7 @@ def burden_hold_level(b, target, guideline):
     The current target if met, else the guideline (the initial target, 2% for NATO) if met,
     else 0 (nothing held). Only a slippage event lets such a member fall below it.
     """
-    if b >= target:
-        return target
-    if b >= guideline:
-        return guideline
-    return 0.0
+    return target if b >= target else (guideline if b >= guideline else 0.0)
 
 
 @equation

@@ -539,8 +539,8 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
         bstar = eq.desired_burden(
             anchor[i], btau, w_tau[i], mc[L.MC_TAU0, s, i], bfr, bbar, mc[L.MC_BBAR0, s, i]
         )
-        keep = hold_on and G > 0.5 and b >= guide and not um[L.UM_PART, s, i] > no_slip
-        hold = eq.burden_hold_level(b, target[i], guide) if keep else 0.0
+        keep = hold_on & (G > 0.5) & (um[L.UM_PART, s, i] <= no_slip)  # branch-free
+        hold = eq.burden_hold_level(b, target[i], guide) * keep
         nb = eq.burden_next(
             b,
             bstar,

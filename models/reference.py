@@ -63,7 +63,8 @@ def transcendentals(setup, state, fill_logit) -> tuple:
     eb = np.exp(lnc).astype(ms.dtype)
     fill_logit(setup, state, EU, eb, EC)
     np.negative(EC, out=EC)
-    np.exp(EC, out=EC)
+    with np.errstate(over="ignore"):  # logit c < -88 in float32: e^(-logit) = inf, c = 0
+        np.exp(EC, out=EC)
     return Y, EU, eb, EC
 
 
