@@ -19,30 +19,6 @@ import numpy as np
 
 from models import equations as eq
 from models import layout as L
-from models.kernel import (
-    Q_AGROWTH,
-    Q_ARMS,
-    Q_BMAX,
-    Q_BMIN,
-    Q_GUIDE,
-    Q_HBAR,
-    Q_HOLD,
-    Q_KMIN,
-    Q_LOGA0,
-    Q_NMIN,
-    Q_QREF,
-    Q_RHOMIN,
-    Q_RREF,
-    Q_SWAR,
-    Q_SWBF,
-    Q_SWCD,
-    Q_SWFW,
-    Q_SWPOW,
-    Q_SWPW,
-    Q_SWTB,
-    Q_SWTW,
-    Q_THETAC,
-)
 from models.noise import StepNoise
 from models.reference import transcendentals
 
@@ -87,65 +63,6 @@ def scratch(n_members: int, bins: int) -> Scratch:
     )
 
 
-# parameter columns (setup.pg rows)
-_P = {name: j for name, j in L.P.items()}
-_OMEGA = _P["threat_power_elasticity"]
-_WDIS = _P["disengaged_contribution"]
-_BCG, _BCP, _BCT = _P["commitment_government"], _P["commitment_support"], _P["commitment_threat"]
-_BCF, _BDIS = _P["commitment_friction"], _P["commitment_disengaged"]
-_PSI = _P["cohesion_divergence"]
-_HW0, _BH, _BQ = _P["war_base_hazard"], _P["war_hostility"], _P["war_credibility"]
-_BR, _BARMS = _P["war_balance"], _P["war_arms_race"]
-_RHON = _P["honour_correlation"]
-_HD0 = _P["dyad_base_hazard"]
-_LPAND, _ETA, _MUJ, _SJ = (
-    _P["pandemic_gdp_loss"],
-    _P["cyber_impact"],
-    _P["crisis_mean"],
-    _P["crisis_sd"],
-)
-_RHOY, _SIGY = _P["gdp_common_share"], _P["gdp_volatility"]
-_THP, _BPT, _BPF, _SIGP = (
-    _P["support_reversion"],
-    _P["support_threat_rally"],
-    _P["support_friction_effect"],
-    _P["support_volatility"],
-)
-_G1 = _P["government_support_effect"]
-_BTAU, _BFR, _KAPPA, _PHIP = (
-    _P["threat_burden"],
-    _P["free_riding"],
-    _P["burden_adjustment"],
-    _P["pandemic_squeeze"],
-)
-_PISK, _LAMT, _SIGB = _P["sceptic_compliance"], _P["target_pull"], _P["burden_volatility"]
-_PHIF, _THF, _SIGF, _PIV = (
-    _P["friction_gain"],
-    _P["friction_reversion"],
-    _P["friction_volatility"],
-    _P["pivot_rate"],
-)
-_THH, _SIGH, _DELTA = (
-    _P["hostility_reversion"],
-    _P["hostility_volatility"],
-    _P["capability_depreciation"],
-)
-_KA, _AA, _AH, _SIGA, _ACEIL = (
-    _P["adversary_reactivity"],
-    _P["adversary_fatigue"],
-    _P["adversary_hostility_effect"],
-    _P["adversary_volatility"],
-    _P["adversary_ceiling"],
-)
-_GYA, _SIGYA = _P["adversary_gdp_growth"], _P["adversary_gdp_volatility"]
-_BP, _BF, _BPOW, _BTW = (
-    _P["support_hazard_effect"],
-    _P["friction_hazard_effect"],
-    _P["power_hazard_effect"],
-    _P["threat_hazard_effect"],
-)
-_HR, _H0 = _P["sceptic_hazard_ratio"], _P["withdrawal_base_hazard"]
-
 # contract/reassociate/approximate-reciprocal, and no NaN (the state holds none; with nnan
 # numba emits math.sqrt as the sqrt instruction instead of a libm call). No assumption about
 # inf or signed zeros.
@@ -166,19 +83,19 @@ def _fill_logit(setup, state, EU, eb, out):
     ms, ss, pg, mf = state.ms, state.ss, setup.pg, setup.mf
     S, N = out.shape
     for s in range(S):
-        fric = setup.qs[Q_SWFW] * pg[_BCF, s] * ss[L.SS_F, s]
+        fric = setup.qs[L.Q_SWFW] * pg[L.P_COMMITMENT_FRICTION, s] * ss[L.SS_F, s]
         for i in range(N):
             out[s, i] = eq.commitment_logit(
                 setup.sc[L.SC_LOGITC, s],
-                pg[_BCG, s],
+                pg[L.P_COMMITMENT_GOVERNMENT, s],
                 ms[L.MS_G, s, i],
-                pg[_BCP, s],
+                pg[L.P_COMMITMENT_SUPPORT, s],
                 ms[L.MS_P, s, i],
                 mf[L.MF_PBAR, i],
-                pg[_BCT, s],
+                pg[L.P_COMMITMENT_THREAT, s],
                 EU[s, i] * eb[s],
                 fric * mf[L.MF_ISHEG, i],
-                pg[_BDIS, s],
+                pg[L.P_COMMITMENT_DISENGAGED, s],
                 ms[L.MS_DIS, s, i],
             )
 
@@ -194,7 +111,7 @@ def _derive(s, k, setup, state, Y, EU, eb, EC, w):
     w_M, w_c, w_tau, w_D, w_wk, w_act, w_dshare = w.M, w.c, w.tau, w.D, w.wk, w.act, w.dshare
     ms, mc, mf, pg = state.ms, setup.mc, setup.mf, setup.pg
     N = ms.shape[2]
-    rho, wdis = state.ss[L.SS_RHO, s], pg[_WDIS, s]
+    rho, wdis = state.ss[L.SS_RHO, s], pg[L.P_DISENGAGED_CONTRIBUTION, s]
     flow = stock = n_act = sum_c = sum_tau = sum_tau2 = 0.0
     ysum = ybsum = spend = wkc = wkcl = ksum = 0.0
     e_b = eb[s]
@@ -226,7 +143,9 @@ def _derive(s, k, setup, state, Y, EU, eb, EC, w):
     mean_tau = sum_tau / n_safe
     var_tau = max(sum_tau2 / n_safe - mean_tau * mean_tau, 0.0)
     cv = math.sqrt(var_tau) / max(mean_tau, 1e-30)
-    C = eq.cohesion(sum_c / n_safe, cv, setup.sc[L.SC_CV0, s], pg[_PSI, s], n_act)
+    C = eq.cohesion(
+        sum_c / n_safe, cv, setup.sc[L.SC_CV0, s], pg[L.P_COHESION_DIVERGENCE, s], n_act
+    )
     stock_safe = stock if stock > 0 else 1.0
     Q = wkc / stock_safe if stock > 0 else 0.0
     R = wkcl / (state.ss[L.SS_KA, s] * setup.sc[L.SC_MPROX, s])
@@ -247,7 +166,7 @@ def _dissolve(s, k, setup, state, out, C, ret, n_act):
     """E14, endogenous: low cohesion for L_min quarters, capability lost, too few members."""
     ss, qs = state.ss, setup.qs
     alive = ss[L.SS_ALIVE, s] > 0.5
-    if alive and C < qs[Q_THETAC] * setup.sc[L.SC_C0, s]:
+    if alive and C < qs[L.Q_THETAC] * setup.sc[L.SC_C0, s]:
         ss[L.SS_LLOW, s] += 1.0
     else:
         ss[L.SS_LLOW, s] = 0.0
@@ -255,9 +174,9 @@ def _dissolve(s, k, setup, state, out, C, ret, n_act):
         cause = 0
         if ss[L.SS_LLOW, s] >= setup.low_steps:
             cause = L.CAUSE_COHESION
-        elif ret < qs[Q_KMIN]:
+        elif ret < qs[L.Q_KMIN]:
             cause = L.CAUSE_CAPABILITY
-        elif n_act < qs[Q_NMIN]:
+        elif n_act < qs[L.Q_NMIN]:
             cause = L.CAUSE_MEMBERS
         if cause > 0:
             ss[L.SS_ALIVE, s] = 0.0
@@ -273,26 +192,26 @@ def _hazards(s, setup, state, Q, R, arms, alive):
     if not alive:
         Q = 0.0
         R = ms[L.MS_K, s, tgt] * setup.mc[L.MC_PROX, s, tgt] / (ss[L.SS_KA, s] * sc[L.SC_MPROX, s])
-    if qs[Q_SWCD] == 0:
-        Q, R = qs[Q_QREF], qs[Q_RREF]
+    if qs[L.Q_SWCD] == 0:
+        Q, R = qs[L.Q_QREF], qs[L.Q_RREF]
     hwar = eq.war_hazard(
-        pg[_HW0, s],
-        pg[_BH, s],
+        pg[L.P_WAR_BASE_HAZARD, s],
+        pg[L.P_WAR_HOSTILITY, s],
         ss[L.SS_H, s],
-        pg[_BQ, s],
+        pg[L.P_WAR_CREDIBILITY, s],
         Q,
-        qs[Q_QREF],
-        pg[_BR, s],
+        qs[L.Q_QREF],
+        pg[L.P_WAR_BALANCE, s],
         R,
-        qs[Q_RREF],
-        pg[_BARMS, s],
-        qs[Q_SWAR] * arms,
+        qs[L.Q_RREF],
+        pg[L.P_WAR_ARMS_RACE, s],
+        qs[L.Q_SWAR] * arms,
     )
     hdyad = 0.0
     for j in range(setup.dyads.shape[0]):
         a, b = setup.dyads[j, 0], setup.dyads[j, 1]
         both = ms[L.MS_M, s, a] * ms[L.MS_M, s, b] * (1.0 if alive else 0.0)
-        hdyad += eq.dyad_hazard(pg[_HD0, s], sc[L.SC_DYADF, s], both)
+        hdyad += eq.dyad_hazard(pg[L.P_DYAD_BASE_HAZARD, s], sc[L.SC_DYADF, s], both)
     return hwar, hdyad
 
 
@@ -379,11 +298,14 @@ def _membership(s, k, setup, state, noise, out, w):
         sc[L.SC_PPART, s],
         sc[L.SC_PRET, s],
     )
-    bp = qs[Q_SWPW] * pg[_BP, s]
-    fric = qs[Q_SWFW] * pg[_BF, s] * ss[L.SS_F, s]
-    bpow, btw = qs[Q_SWPOW] * pg[_BPOW, s], qs[Q_SWTW] * pg[_BTW, s]
-    h0, hr = pg[_H0, s], pg[_HR, s]
-    hr_eff = hr if qs[Q_SWPW] > 0 else 1.0
+    bp = qs[L.Q_SWPW] * pg[L.P_SUPPORT_HAZARD_EFFECT, s]
+    fric = qs[L.Q_SWFW] * pg[L.P_FRICTION_HAZARD_EFFECT, s] * ss[L.SS_F, s]
+    bpow, btw = (
+        qs[L.Q_SWPOW] * pg[L.P_POWER_HAZARD_EFFECT, s],
+        qs[L.Q_SWTW] * pg[L.P_THREAT_HAZARD_EFFECT, s],
+    )
+    h0, hr = pg[L.P_WITHDRAWAL_BASE_HAZARD, s], pg[L.P_SCEPTIC_HAZARD_RATIO, s]
+    hr_eff = hr if qs[L.Q_SWPW] > 0 else 1.0
     pbar, isheg = mf[L.MF_PBAR], mf[L.MF_ISHEG]
     n_flag = 0
     for i in range(N):
@@ -424,7 +346,7 @@ def _membership(s, k, setup, state, noise, out, w):
         pending = notice > 0
         if um[L.UM_GOV, s, i] < p_gov:
             pro = um[L.UM_ORIENT, s, i] < eq.pro_government_probability(
-                mc[L.MC_GAMMA0, s, i], pg[_G1, s], ms[L.MS_P, s, i]
+                mc[L.MC_GAMMA0, s, i], pg[L.P_GOVERNMENT_SUPPORT_EFFECT, s], ms[L.MS_P, s, i]
             )
             w_gnew[i] = 1.0 if pro else 0.0
             if pro and pending:
@@ -454,7 +376,7 @@ def _membership(s, k, setup, state, noise, out, w):
                 mc[L.MC_TAU0, s, i],
             )
             h = eq.withdrawal_hazard(
-                h0, hr, 1.0 if (G < 0.5 and qs[Q_SWPW] > 0) else 0.0, mc[L.MC_HMULT, s, i], expo
+                h0, hr, 1.0 if (G < 0.5 and qs[L.Q_SWPW] > 0) else 0.0, mc[L.MC_HMULT, s, i], expo
             )
             if u < eq.event_probability(h, dt):
                 if out.em[L.EM_NOTICE_STEP, s, i] == L.NEVER:
@@ -493,20 +415,34 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
     zm, um, dt = noise.zm, noise.um, setup.dt
     sq = math.sqrt(dt)
     t = min(k, setup.steps - 1)
-    drop = qs[Q_SWFW] * pg[_BPF, s] * (ss[L.SS_F, s] - Fprev)
-    keff = pg[_KAPPA, s] * (1.0 - pg[_PHIP, s] * (1.0 if squeeze else 0.0))
-    lam = pg[_LAMT, s] * (0.0 if squeeze else 1.0)
-    no_slip = 1.0 - sc[L.SC_PSLIP, s]
-    sig_y, rho_y, z_y = float(pg[_SIGY, s]), float(pg[_RHOY, s]), float(noise.zs[L.ZS_GDP, s])
-    thp, bpt, sigp = pg[_THP, s] * dt, float(pg[_BPT, s]), pg[_SIGP, s] * sq
-    btau, bfr, pisk, sigb = (
-        qs[Q_SWTB] * pg[_BTAU, s],
-        float(pg[_BFR, s]),
-        pg[_PISK, s],
-        pg[_SIGB, s] * sq,
+    drop = qs[L.Q_SWFW] * pg[L.P_SUPPORT_FRICTION_EFFECT, s] * (ss[L.SS_F, s] - Fprev)
+    keff = pg[L.P_BURDEN_ADJUSTMENT, s] * (
+        1.0 - pg[L.P_PANDEMIC_SQUEEZE, s] * (1.0 if squeeze else 0.0)
     )
-    phiu, sdu, delta = float(sc[L.SC_PHIU, s]), float(sc[L.SC_SDU, s]), float(pg[_DELTA, s])
-    hold_on, guide, bmin, bmax = qs[Q_HOLD] > 0, qs[Q_GUIDE], qs[Q_BMIN], qs[Q_BMAX]
+    lam = pg[L.P_TARGET_PULL, s] * (0.0 if squeeze else 1.0)
+    no_slip = 1.0 - sc[L.SC_PSLIP, s]
+    sig_y, rho_y, z_y = (
+        float(pg[L.P_GDP_VOLATILITY, s]),
+        float(pg[L.P_GDP_COMMON_SHARE, s]),
+        float(noise.zs[L.ZS_GDP, s]),
+    )
+    thp, bpt, sigp = (
+        pg[L.P_SUPPORT_REVERSION, s] * dt,
+        float(pg[L.P_SUPPORT_THREAT_RALLY, s]),
+        pg[L.P_SUPPORT_VOLATILITY, s] * sq,
+    )
+    btau, bfr, pisk, sigb = (
+        qs[L.Q_SWTB] * pg[L.P_THREAT_BURDEN, s],
+        float(pg[L.P_FREE_RIDING, s]),
+        pg[L.P_SCEPTIC_COMPLIANCE, s],
+        pg[L.P_BURDEN_VOLATILITY, s] * sq,
+    )
+    phiu, sdu, delta = (
+        float(sc[L.SC_PHIU, s]),
+        float(sc[L.SC_SDU, s]),
+        float(pg[L.P_CAPABILITY_DEPRECIATION, s]),
+    )
+    hold_on, guide, bmin, bmax = qs[L.Q_HOLD] > 0, qs[L.Q_GUIDE], qs[L.Q_BMIN], qs[L.Q_BMAX]
     anchor, goal, target = setup.anchor[t], setup.goal[t], setup.target[t]
     isheg, forces, pbar = mf[L.MF_ISHEG], mf[L.MF_FORCES], mf[L.MF_PBAR]
     short = 0.0
@@ -571,7 +507,7 @@ def _onset(s, k, setup, state, out, w, alive):
     w_c, w_wk, w_act = w.c, w.wk, w.act
     ss, ev, heg = state.ss, out.ev, setup.hegemon
     tgt = int(setup.sc[L.SC_TARGET, s])
-    rho = setup.pg[_RHON, s]
+    rho = setup.pg[L.P_HONOUR_CORRELATION, s]
     ss[L.SS_WAR, s] = 1.0
     ev[L.EV_ONSET_STEP, s] = k + 1
     ev[L.EV_TARGET, s] = tgt
@@ -610,7 +546,7 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
         _dissolve(s, k, setup, state, out, C, ret, n_act)
         alive = ss[L.SS_ALIVE, s] > 0.5
         A = ss[L.SS_A, s]
-        g = 1.0 + qs[Q_ARMS]
+        g = 1.0 + qs[L.Q_ARMS]
         arms = 0.0
         if (
             k >= setup.year_steps
@@ -634,16 +570,16 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
         # E1 shocks
         shock = 0.0
         if us[L.US_PAND, s] < sc[L.SC_PPAND, s]:
-            shock = eq.pandemic_shock(pg[_LPAND, s])
+            shock = eq.pandemic_shock(pg[L.P_PANDEMIC_GDP_LOSS, s])
             ss[L.SS_QPAND, s] = sc[L.SC_QP, s]
             ss[L.SS_NPAND, s] += 1.0
         n_j = eq.poisson_inverse(us[L.US_CRISIS, s], sc[L.SC_LJ, s], sc[L.SC_P0J, s])
         jump = eq.hostility_jump(
             eq.poisson_inverse(us[L.US_CYBER, s], sc[L.SC_LCYB, s], sc[L.SC_P0CYB, s]),
-            pg[_ETA, s],
+            pg[L.P_CYBER_IMPACT, s],
             n_j,
-            pg[_MUJ, s],
-            pg[_SJ, s],
+            pg[L.P_CRISIS_MEAN, s],
+            pg[L.P_CRISIS_SD, s],
             zs[L.ZS_JUMP, s],
         )
         squeeze = ss[L.SS_QPAND, s] > 0
@@ -656,34 +592,49 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
         ss[L.SS_FPREV, s] = F
         ss[L.SS_F, s] = eq.friction_next(
             F,
-            qs[Q_SWBF] * pg[_PHIF, s],
+            qs[L.Q_SWBF] * pg[L.P_FRICTION_GAIN, s],
             short / max(ysum, 1e-30),
-            pg[_THF, s],
-            pg[_SIGF, s],
+            pg[L.P_FRICTION_REVERSION, s],
+            pg[L.P_FRICTION_VOLATILITY, s],
             zs[L.ZS_F, s],
             dt,
         )
-        ss[L.SS_RHO, s] = eq.pivot_next(ss[L.SS_RHO, s], pg[_PIV, s], qs[Q_RHOMIN], dt)
+        ss[L.SS_RHO, s] = eq.pivot_next(ss[L.SS_RHO, s], pg[L.P_PIVOT_RATE, s], qs[L.Q_RHOMIN], dt)
         # E3 hostility
         ss[L.SS_H, s] = eq.hostility_next(
-            H, pg[_THH, s], qs[Q_HBAR], pg[_SIGH, s], zs[L.ZS_H, s], jump, dt
+            H,
+            pg[L.P_HOSTILITY_REVERSION, s],
+            qs[L.Q_HBAR],
+            pg[L.P_HOSTILITY_VOLATILITY, s],
+            zs[L.ZS_H, s],
+            jump,
+            dt,
         )
         # E8 adversary capability, E9 adversary economy and spending
-        ss[L.SS_KA, s] = eq.capability_next(ss[L.SS_KA, s], pg[_DELTA, s], A, dt)
+        ss[L.SS_KA, s] = eq.capability_next(
+            ss[L.SS_KA, s], pg[L.P_CAPABILITY_DEPRECIATION, s], A, dt
+        )
         ss[L.SS_YA, s] = eq.log_gdp_next(
-            ss[L.SS_YA, s], pg[_GYA, s], pg[_SIGYA, s], 1.0, zs[L.ZS_YA, s], 0.0, 0.0, dt
+            ss[L.SS_YA, s],
+            pg[L.P_ADVERSARY_GDP_GROWTH, s],
+            pg[L.P_ADVERSARY_GDP_VOLATILITY, s],
+            1.0,
+            zs[L.ZS_YA, s],
+            0.0,
+            0.0,
+            dt,
         )
         x = eq.adversary_next(
             ss[L.SS_LOGA, s],
-            qs[Q_LOGA0],
-            qs[Q_AGROWTH],
+            qs[L.Q_LOGA0],
+            qs[L.Q_AGROWTH],
             k * dt,
-            pg[_AA, s],
-            pg[_AH, s],
+            pg[L.P_ADVERSARY_FATIGUE, s],
+            pg[L.P_ADVERSARY_HOSTILITY_EFFECT, s],
             H,
-            pg[_KA, s],
+            pg[L.P_ADVERSARY_REACTIVITY, s],
             eq.log_ratio(flow, sc[L.SC_FLOW0, s]),
-            pg[_SIGA, s],
+            pg[L.P_ADVERSARY_VOLATILITY, s],
             zs[L.ZS_A, s],
             sc[L.SC_LCEIL, s],
             ss[L.SS_YA, s],

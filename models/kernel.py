@@ -66,35 +66,6 @@ class State(NamedTuple):
     exps: np.ndarray  # (3, S, N) scratch for the block's transcendentals (Y, e^u, e^-logit c)
 
 
-# scalar constants of a block, setup.qs[Q_*] (float64)
-(
-    Q_A0,
-    Q_LOGA0,
-    Q_AGROWTH,
-    Q_HBAR,
-    Q_RHOMIN,
-    Q_BMIN,
-    Q_BMAX,
-    Q_ARMS,
-    Q_THETAC,
-    Q_KMIN,
-    Q_NMIN,
-    Q_QREF,
-    Q_RREF,
-    Q_GUIDE,
-    Q_HOLD,
-    Q_SWTB,
-    Q_SWBF,
-    Q_SWFW,
-    Q_SWPW,
-    Q_SWPOW,
-    Q_SWTW,
-    Q_SWCD,
-    Q_SWAR,
-) = range(23)
-N_Q = 23
-
-
 @dataclass
 class KernelResult:
     """What one block returns.
@@ -213,25 +184,25 @@ def prepare(scenario: Scenario, params: np.ndarray, dtype=np.float32) -> Setup:
     mf[L.MF_FORCES], mf[L.MF_ISHEG] = scenario.member_array("has_forces"), is_heg
 
     a, d, cp = scenario.alliance, scenario.dissolution, scenario.couplings
-    qs = np.zeros(N_Q)
-    qs[Q_A0], qs[Q_LOGA0], qs[Q_AGROWTH] = A0, np.log(A0), scenario.adversary.growth
-    qs[Q_HBAR] = scenario.adversary.hostility_level
-    qs[Q_RHOMIN], qs[Q_BMIN], qs[Q_BMAX] = a.hegemon_min_share, a.burden_min, a.burden_max
-    qs[Q_ARMS] = a.arms_race_growth
-    qs[Q_THETAC], qs[Q_KMIN], qs[Q_NMIN] = d.cohesion_fraction, d.min_retention, d.min_members
-    qs[Q_QREF] = scenario.deterrence.credibility_ref
-    qs[Q_RREF] = scenario.deterrence.balance_ref
-    qs[Q_GUIDE] = scenario.targets.initial
-    qs[Q_HOLD] = float(scenario.targets.hold_when_met)
+    qs = np.zeros(L.N_Q)
+    qs[L.Q_A0], qs[L.Q_LOGA0], qs[L.Q_AGROWTH] = A0, np.log(A0), scenario.adversary.growth
+    qs[L.Q_HBAR] = scenario.adversary.hostility_level
+    qs[L.Q_RHOMIN], qs[L.Q_BMIN], qs[L.Q_BMAX] = a.hegemon_min_share, a.burden_min, a.burden_max
+    qs[L.Q_ARMS] = a.arms_race_growth
+    qs[L.Q_THETAC], qs[L.Q_KMIN], qs[L.Q_NMIN] = d.cohesion_fraction, d.min_retention, d.min_members
+    qs[L.Q_QREF] = scenario.deterrence.credibility_ref
+    qs[L.Q_RREF] = scenario.deterrence.balance_ref
+    qs[L.Q_GUIDE] = scenario.targets.initial
+    qs[L.Q_HOLD] = float(scenario.targets.hold_when_met)
     for q, flag in (
-        (Q_SWTB, cp.threat_burden),
-        (Q_SWBF, cp.burden_friction),
-        (Q_SWFW, cp.friction_withdrawal),
-        (Q_SWPW, cp.politics_withdrawal),
-        (Q_SWPOW, cp.power_withdrawal),
-        (Q_SWTW, cp.threat_withdrawal),
-        (Q_SWCD, cp.capability_deterrence),
-        (Q_SWAR, cp.arms_race_war),
+        (L.Q_SWTB, cp.threat_burden),
+        (L.Q_SWBF, cp.burden_friction),
+        (L.Q_SWFW, cp.friction_withdrawal),
+        (L.Q_SWPW, cp.politics_withdrawal),
+        (L.Q_SWPOW, cp.power_withdrawal),
+        (L.Q_SWTW, cp.threat_withdrawal),
+        (L.Q_SWCD, cp.capability_deterrence),
+        (L.Q_SWAR, cp.arms_race_war),
     ):
         qs[q] = float(flag)
     target = scenario.target_path()
@@ -282,8 +253,8 @@ def initial_state(scenario: Scenario, setup: Setup, params: np.ndarray, init: St
         ms[L.MS_NOTICE, :, i] = m.notice_pending
     ms[L.MS_M] = 1.0
     ms[L.MS_MPREV] = 1.0
-    ss[L.SS_A] = setup.qs[Q_A0]
-    ss[L.SS_LOGA] = setup.qs[Q_LOGA0]
+    ss[L.SS_A] = setup.qs[L.Q_A0]
+    ss[L.SS_LOGA] = setup.qs[L.Q_LOGA0]
     ss[L.SS_KA] = setup.sc[L.SC_KA0]
     ss[L.SS_F] = ss[L.SS_FPREV] = scenario.alliance.friction0
     ss[L.SS_RHO] = 1.0

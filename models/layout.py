@@ -174,5 +174,36 @@ N_ZM, N_UM, N_ZS, N_US = 4, 4, 6, 6
 # initial draws, in a StepNoise: zm[0] the allies' own honour normals, um[0] the uniforms of
 # the initial government orientation, zs[0] the common honour factor (Article 5 copula)
 
-# columns of the global parameters in the parameter table
+# columns of the global parameters in the parameter table: P["threat_burden"], and the same
+# as module constants for the compiled step, P_THREAT_BURDEN (numba reads module constants)
 P = {name: j for j, name in enumerate(GLOBAL_NAMES)}
+for _name, _j in P.items():
+    globals()[f"P_{_name.upper()}"] = _j
+
+# scalar constants of a block, setup.qs[Q_*] (float64)
+(
+    Q_A0,
+    Q_LOGA0,
+    Q_AGROWTH,
+    Q_HBAR,
+    Q_RHOMIN,
+    Q_BMIN,
+    Q_BMAX,
+    Q_ARMS,
+    Q_THETAC,
+    Q_KMIN,
+    Q_NMIN,
+    Q_QREF,
+    Q_RREF,
+    Q_GUIDE,
+    Q_HOLD,
+    Q_SWTB,
+    Q_SWBF,
+    Q_SWFW,
+    Q_SWPW,
+    Q_SWPOW,
+    Q_SWTW,
+    Q_SWCD,
+    Q_SWAR,
+) = range(23)
+N_Q = 23

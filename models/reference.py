@@ -12,31 +12,6 @@ import numpy as np
 
 from models import equations
 from models import layout as L
-from models.kernel import (
-    Q_A0,
-    Q_AGROWTH,
-    Q_ARMS,
-    Q_BMAX,
-    Q_BMIN,
-    Q_GUIDE,
-    Q_HBAR,
-    Q_HOLD,
-    Q_KMIN,
-    Q_LOGA0,
-    Q_NMIN,
-    Q_QREF,
-    Q_RHOMIN,
-    Q_RREF,
-    Q_SWAR,
-    Q_SWBF,
-    Q_SWCD,
-    Q_SWFW,
-    Q_SWPOW,
-    Q_SWPW,
-    Q_SWTB,
-    Q_SWTW,
-    Q_THETAC,
-)
 
 E = equations.ufuncs
 
@@ -58,7 +33,7 @@ def transcendentals(setup, state, fill_logit) -> tuple:
     np.exp(ms[L.MS_Y], out=Y)
     np.exp(ms[L.MS_U], out=EU)
     lnc = E.log_threat_common(
-        ss[L.SS_H], setup.pg[L.P["threat_power_elasticity"]], ss[L.SS_A], qs[Q_A0]
+        ss[L.SS_H], setup.pg[L.P["threat_power_elasticity"]], ss[L.SS_A], qs[L.Q_A0]
     )
     eb = np.exp(lnc).astype(ms.dtype)
     fill_logit(setup, state, EU, eb, EC)
@@ -70,7 +45,7 @@ def transcendentals(setup, state, fill_logit) -> tuple:
 
 def _fill_logit(setup, state, EU, eb, out) -> None:
     ms, ss, mf, isheg = state.ms, state.ss, setup.mf, setup.mf[L.MF_ISHEG][None, :]
-    friction = setup.qs[Q_SWFW] * _p(setup, "commitment_friction") * ss[L.SS_F]
+    friction = setup.qs[L.Q_SWFW] * _p(setup, "commitment_friction") * ss[L.SS_F]
     out[...] = E.commitment_logit(
         setup.sc[L.SC_LOGITC][:, None],
         _p(setup, "commitment_government", True),
@@ -143,12 +118,12 @@ def _dissolution_rules(setup, state, d, k, ev) -> None:
     """E14, endogenous: low cohesion for L_min quarters, capability lost, too few members."""
     ss, qs = state.ss, setup.qs
     alive = ss[L.SS_ALIVE] > 0.5
-    low = d["C"] < qs[Q_THETAC] * setup.sc[L.SC_C0]
+    low = d["C"] < qs[L.Q_THETAC] * setup.sc[L.SC_C0]
     ss[L.SS_LLOW] = np.where(alive & low, ss[L.SS_LLOW] + 1, 0)
     for hit, cause in (
         (ss[L.SS_LLOW] >= setup.low_steps, L.CAUSE_COHESION),
-        (d["ret"] < qs[Q_KMIN], L.CAUSE_CAPABILITY),
-        (d["n_act"] < qs[Q_NMIN], L.CAUSE_MEMBERS),
+        (d["ret"] < qs[L.Q_KMIN], L.CAUSE_CAPABILITY),
+        (d["n_act"] < qs[L.Q_NMIN], L.CAUSE_MEMBERS),
     ):
         new = alive & hit & (ss[L.SS_ALIVE] > 0.5)
         ss[L.SS_ALIVE] = np.where(new, 0, ss[L.SS_ALIVE])
@@ -166,20 +141,20 @@ def _hazards(setup, state, d, arms) -> tuple[np.ndarray, np.ndarray]:
     own = ms[L.MS_K][rows, tgt] * setup.mc[L.MC_PROX][rows, tgt] / (ss[L.SS_KA] * sc[L.SC_MPROX])
     Q = np.where(alive, d["Q"], 0.0)
     R = np.where(alive, d["R"], own)
-    if not qs[Q_SWCD]:
-        Q, R = qs[Q_QREF], qs[Q_RREF]
+    if not qs[L.Q_SWCD]:
+        Q, R = qs[L.Q_QREF], qs[L.Q_RREF]
     hwar = E.war_hazard(
         _p(setup, "war_base_hazard"),
         _p(setup, "war_hostility"),
         ss[L.SS_H],
         _p(setup, "war_credibility"),
         Q,
-        qs[Q_QREF],
+        qs[L.Q_QREF],
         _p(setup, "war_balance"),
         R,
-        qs[Q_RREF],
+        qs[L.Q_RREF],
         _p(setup, "war_arms_race"),
-        qs[Q_SWAR] * arms,
+        qs[L.Q_SWAR] * arms,
     )
     hdyad = np.zeros(len(tgt))
     for i, j in setup.dyads:
@@ -217,7 +192,7 @@ def step(k, setup, state, noise, rec, ev, em, snap=None, summary=None) -> None:
     _dissolution_rules(setup, state, d, k, ev)
     # arms-race flag and change of capability shares over the last year (ring buffers)
     ys, slot = setup.year_steps, k % setup.year_steps
-    g = 1 + setup.qs[Q_ARMS]
+    g = 1 + setup.qs[L.Q_ARMS]
     if k >= ys:
         arms = (
             (d["flow"] >= g * state.flow_hist[slot]) & (ss[L.SS_A] >= g * state.adv_hist[slot])
@@ -309,7 +284,7 @@ def _update(k, setup, state, d, noise, ev, em, hwar, hdyad, dshare) -> None:
     )
     # E5 public support (rally on the last change of the threat multiplier and of friction)
     isheg = setup.mf[L.MF_ISHEG][None, :]
-    drop = qs[Q_SWFW] * _p(setup, "support_friction_effect") * (ss[L.SS_F] - ss[L.SS_FPREV])
+    drop = qs[L.Q_SWFW] * _p(setup, "support_friction_effect") * (ss[L.SS_F] - ss[L.SS_FPREV])
     ms[L.MS_P] = E.support_next(
         P_old,
         _p(setup, "support_reversion", True) * dt,
@@ -335,20 +310,20 @@ def _update(k, setup, state, d, noise, ev, em, hwar, hdyad, dshare) -> None:
     ss[L.SS_FPREV] = F
     ss[L.SS_F] = E.friction_next(
         F,
-        qs[Q_SWBF] * _p(setup, "friction_gain"),
+        qs[L.Q_SWBF] * _p(setup, "friction_gain"),
         short,
         _p(setup, "friction_reversion"),
         _p(setup, "friction_volatility"),
         zs[L.ZS_F],
         dt,
     )
-    ss[L.SS_RHO] = E.pivot_next(ss[L.SS_RHO], _p(setup, "pivot_rate"), qs[Q_RHOMIN], dt)
+    ss[L.SS_RHO] = E.pivot_next(ss[L.SS_RHO], _p(setup, "pivot_rate"), qs[L.Q_RHOMIN], dt)
     # E3 hostility, E4 idiosyncratic threat perception
     H = ss[L.SS_H].copy()
     ss[L.SS_H] = E.hostility_next(
         H,
         _p(setup, "hostility_reversion"),
-        qs[Q_HBAR],
+        qs[L.Q_HBAR],
         _p(setup, "hostility_volatility"),
         zs[L.ZS_H],
         jump,
@@ -376,8 +351,8 @@ def _update(k, setup, state, d, noise, ev, em, hwar, hdyad, dshare) -> None:
     )
     ss[L.SS_LOGA] = E.adversary_next(
         ss[L.SS_LOGA],
-        qs[Q_LOGA0],
-        qs[Q_AGROWTH],
+        qs[L.Q_LOGA0],
+        qs[L.Q_AGROWTH],
         k * dt,
         _p(setup, "adversary_fatigue"),
         _p(setup, "adversary_hostility_effect"),
@@ -414,7 +389,7 @@ def _burden(t, setup, state, d, G_old, squeeze, z, u_slip) -> None:
     bbar = E.allies_burden(d["ybsum"][:, None], d["ysum"][:, None], act * d["Y"], b)
     bstar = E.desired_burden(
         setup.anchor[t][None, :],
-        qs[Q_SWTB] * _p(setup, "threat_burden", True),
+        qs[L.Q_SWTB] * _p(setup, "threat_burden", True),
         d["tau"],
         setup.mc[L.MC_TAU0],
         _p(setup, "free_riding", True),
@@ -423,8 +398,8 @@ def _burden(t, setup, state, d, G_old, squeeze, z, u_slip) -> None:
     )
     keff = _p(setup, "burden_adjustment") * (1 - _p(setup, "pandemic_squeeze") * squeeze)
     slip = u_slip > 1.0 - setup.sc[L.SC_PSLIP][:, None]
-    keep = (qs[Q_HOLD] > 0) & (G_old > 0.5) & ~slip
-    hold = np.where(keep, E.burden_hold_level(b, setup.target[t][None, :], qs[Q_GUIDE]), 0.0)
+    keep = (qs[L.Q_HOLD] > 0) & (G_old > 0.5) & ~slip
+    hold = np.where(keep, E.burden_hold_level(b, setup.target[t][None, :], qs[L.Q_GUIDE]), 0.0)
     newb = E.burden_next(
         b,
         bstar,
@@ -435,8 +410,8 @@ def _burden(t, setup, state, d, G_old, squeeze, z, u_slip) -> None:
         _p(setup, "burden_volatility", True) * np.sqrt(setup.dt),
         z,
         hold,
-        qs[Q_BMIN],
-        qs[Q_BMAX],
+        qs[L.Q_BMIN],
+        qs[L.Q_BMAX],
         setup.dt,
     )
     d["b"] = b
@@ -465,22 +440,22 @@ def _membership(k, setup, state, d, um, em, dshare) -> None:
     left = pending & ~resc & (notice <= 1)
     ms[L.MS_NOTICE] = np.where(pending & ~resc, notice - 1, np.where(resc, 0, notice))
     ms[L.MS_TURNED] = np.where(pending & ~resc & ~left, ms[L.MS_TURNED], 0)
-    fric = qs[Q_SWFW] * _p(setup, "friction_hazard_effect") * ss[L.SS_F]
+    fric = qs[L.Q_SWFW] * _p(setup, "friction_hazard_effect") * ss[L.SS_F]
     expo = E.withdrawal_exponent(
-        qs[Q_SWPW] * _p(setup, "support_hazard_effect", True),
+        qs[L.Q_SWPW] * _p(setup, "support_hazard_effect", True),
         mf[L.MF_PBAR][None, :],
         P,
         fric[:, None] * isheg,
-        qs[Q_SWPOW] * _p(setup, "power_hazard_effect", True),
+        qs[L.Q_SWPOW] * _p(setup, "power_hazard_effect", True),
         dshare,
-        qs[Q_SWTW] * _p(setup, "threat_hazard_effect", True),
+        qs[L.Q_SWTW] * _p(setup, "threat_hazard_effect", True),
         d["tau"],
         mc[L.MC_TAU0],
     )
     h = E.withdrawal_hazard(
         _p(setup, "withdrawal_base_hazard", True),
         _p(setup, "sceptic_hazard_ratio", True),
-        (G_old < 0.5) & (qs[Q_SWPW] > 0),
+        (G_old < 0.5) & (qs[L.Q_SWPW] > 0),
         mc[L.MC_HMULT],
         expo,
     )

@@ -39,6 +39,17 @@ def _as_model1(store, run_id):
     ]
 
 
+def _listed_model(store, run_id) -> str:
+    """The model column of ``alliance-risk runs STORE`` for one run."""
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "runs", str(store)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return next(x for x in out.splitlines() if x.startswith(run_id)).split()[3]
+
+
 @pytest.fixture(scope="module")
 def old_store(tmp_path_factory, client):
     store = tmp_path_factory.mktemp("versions") / "f.zarr"
@@ -64,16 +75,9 @@ def test_an_old_run_is_read_and_its_headlines_shown(old_store):
     assert "[" not in rows["p_conflict"][0]  # no interval stored, none printed
 
 
-def test_runs_lists_the_model_version(old_store, tmp_path, client):
+def test_runs_lists_the_model_version(old_store, client):
     store, rid = old_store
-    out = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "runs", str(store)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    line = next(x for x in out.splitlines() if x.startswith(rid))
-    assert line.split()[3] == "1"
+    assert _listed_model(store, rid) == "1"
     new = run_forecast(
         "nato-2025",
         sims=BLOCK,
@@ -84,14 +88,7 @@ def test_runs_lists_the_model_version(old_store, tmp_path, client):
         progress=False,
     )
     assert open_store(store).catalog()[-1]["model_version"] == MODEL_VERSION
-    out = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "runs", str(store)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    line = next(x for x in out.splitlines() if x.startswith(new.run_id))
-    assert line.split()[3] == MODEL_VERSION
+    assert _listed_model(store, new.run_id) == MODEL_VERSION
 
 
 def test_an_old_run_is_not_extended_with_the_new_model(old_store, client):
