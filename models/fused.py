@@ -67,11 +67,33 @@ def scratch(n_members: int, bins: int) -> Scratch:
 # numba emits math.sqrt as the sqrt instruction instead of a libm call). No assumption about
 # inf or signed zeros.
 _FAST = {"contract", "arcp", "reassoc", "nnan"}
+
+
 # The step is compiled without numba's reference counting (_nrt=False): with it, handing the
 # setup, state and output records to each per-simulation part increfs and decrefs every array
 # they hold, per simulation (measured: 2.5x slower). So the step allocates nothing; its
 # scratch vectors come from Python. The parts are inlined into it.
-_jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST, _nrt=False)
+class _NoAliasCompiler(numba.core.compiler.Compiler):
+    """numba's compiler with every pointer argument marked ``noalias`` (numba's own flag, set
+    for parfors kernels). True here: every array the step writes (state, record, events,
+    summaries, scratch) is an allocation of its own, and arguments that are views of one
+    buffer (the block transcendentals) are only read. Saying so lets LLVM vectorise loops that
+    write the state while reading other arrays (measured: +13% on the mean of 3 interleaved
+    runs, `python benchmarks/bench_kernel.py`)."""
+
+    def define_pipelines(self):
+        self.state.flags.noalias = True
+        return super().define_pipelines()
+
+
+_jit = numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath=_FAST,
+    _nrt=False,
+    pipeline_class=_NoAliasCompiler,
+)
 _part = numba.njit(
     cache=True, nogil=True, error_model="numpy", fastmath=_FAST, inline="always", _nrt=False
 )
