@@ -3,11 +3,11 @@
 ``simulate`` is pure: numpy arrays in (the scenario, an S x P parameter table from
 ``models.sampling`` and a ``numpy.random.Generator``), numpy arrays out. It loops in Python
 over time steps only; each step is either the vectorised numpy reference
-(``models.reference``) or the fused numba step (``models.fused``), which consume the same
-random variates in the same layout (``models.noise``) and update the same packed state
-(``models.layout``). Memory is O(S x N) for the state plus O(T x S) for the per-step record;
-per-member trajectories (T x S x N) are kept only when asked (``member_traces=True``) or
-streamed to an ``observer``.
+(``models.reference``) or the fused numba step (``models.fused``), which compose the same
+equations (``models.equations``), consume the same random variates in the same layout
+(``models.noise``) and update the same packed state (``models.layout``). Memory is O(S x N)
+for the state plus O(T x S) for the per-step record; per-member trajectories (T x S x N) are
+kept only when asked (``member_traces=True``) or streamed to an ``observer``.
 """
 
 from __future__ import annotations

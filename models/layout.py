@@ -3,7 +3,8 @@
 State lives in a few packed arrays so that both backends read and write the same memory:
 member state ``ms[var, s, i]``, simulation state ``ss[var, s]``, per-simulation constants
 ``sc[var, s]``, per-(simulation, member) constants ``mc[var, s, i]``, member constants
-``mf[var, i]`` and the per-step record ``rec[var, k, s]``.
+``mf[var, i]``, the per-step record ``rec[var, k, s]``, the block's scalar constants
+``qs[Q_*]`` and the parameter columns ``pg[P_*, s]``.
 """
 
 from __future__ import annotations
