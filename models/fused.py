@@ -50,6 +50,8 @@ class Scratch(NamedTuple):
     act: np.ndarray
     dshare: np.ndarray
     gnew: np.ndarray
+    new_p: np.ndarray  # support at k + 1, before it is stored
+    new_b: np.ndarray  # burden at k + 1, before it is stored
     flags: np.ndarray
     acc: np.ndarray  # (N_MSUM, N) per-member sums of this step
     hacc: np.ndarray  # (N, bins) burden histogram of this step
@@ -57,7 +59,7 @@ class Scratch(NamedTuple):
 
 def scratch(n_members: int, bins: int) -> Scratch:
     N = n_members
-    vec = [np.empty(N) for _ in range(8)]
+    vec = [np.empty(N) for _ in range(10)]
     return Scratch(
         *vec, np.empty(N, dtype=np.bool_), np.zeros((L.N_MSUM, N)), np.zeros((N, bins), np.int64)
     )
@@ -467,8 +469,11 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
     hold_on, guide, bmin, bmax = qs[L.Q_HOLD] > 0, qs[L.Q_GUIDE], qs[L.Q_BMIN], qs[L.Q_BMAX]
     anchor, goal, target = setup.anchor[t], setup.goal[t], setup.target[t]
     isheg, forces, pbar = mf[L.MF_ISHEG], mf[L.MF_FORCES], mf[L.MF_PBAR]
-    short = 0.0
-    for i in range(ms.shape[2]):
+    N = ms.shape[2]
+    w_new_p, w_new_b = w.new_p, w.new_b
+    # One loop per state row written, each reading only that row of the state (the others go
+    # through scratch vectors): LLVM vectorises a loop only when it can rule out overlaps.
+    for i in range(N):
         ms[L.MS_Y, s, i] = eq.log_gdp_next(
             ms[L.MS_Y, s, i],
             mc[L.MC_GROWTH, s, i],
@@ -479,7 +484,8 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
             shock,
             dt,
         )
-        ms[L.MS_P, s, i] = eq.support_next(
+    for i in range(N):
+        w_new_p[i] = eq.support_next(
             ms[L.MS_P, s, i],
             thp,
             pbar[i],
@@ -490,7 +496,8 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
             sigp,
             zm[L.ZM_P, s, i],
         )
-        ms[L.MS_MPREV, s, i] = w_M[i]
+    short = 0.0
+    for i in range(N):
         b = float(ms[L.MS_B, s, i])
         G = float(ms[L.MS_G, s, i])
         bbar = eq.allies_burden(ybsum, ysum, w_act[i] * Y[s, i], b)
@@ -499,7 +506,7 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
         )
         keep = hold_on & (G > 0.5) & (um[L.UM_PART, s, i] <= no_slip)  # branch-free
         hold = eq.burden_hold_level(b, target[i], guide) * keep
-        nb = eq.burden_next(
+        w_new_b[i] = eq.burden_next(
             b,
             bstar,
             goal[i],
@@ -513,11 +520,19 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
             bmax,
             dt,
         )
-        ms[L.MS_B, s, i] = nb * forces[i]
         gap = max(target[i] - b, 0.0)
         short += w_act[i] * (1.0 - isheg[i]) * forces[i] * Y[s, i] * gap
+    for i in range(N):
+        ms[L.MS_P, s, i] = w_new_p[i]
+    for i in range(N):
+        ms[L.MS_MPREV, s, i] = w_M[i]
+    for i in range(N):
+        ms[L.MS_B, s, i] = w_new_b[i] * forces[i]
+    for i in range(N):
         ms[L.MS_U, s, i] = eq.threat_idio_next(ms[L.MS_U, s, i], phiu, sdu, zm[L.ZM_U, s, i])
+    for i in range(N):
         ms[L.MS_K, s, i] = eq.capability_next(ms[L.MS_K, s, i], delta, w_D[i], dt)
+    for i in range(N):
         ms[L.MS_G, s, i] = w_gnew[i]
     return short
 
