@@ -41,12 +41,6 @@ def event_probability(h, dt):
     return -math.expm1(-h * dt)
 
 
-@equation
-def logistic(x):
-    """``logistic(x) = 1 / (1 + exp(-x))``."""
-    return 1.0 / (1.0 + math.exp(-x))
-
-
 # --- E1 shocks ------------------------------------------------------------------------------
 @equation
 def poisson_inverse(u, lam, p0):
@@ -377,13 +371,6 @@ def dyad_hazard(base, membership_factor, both_in_alliance):
     """E15b: ``h_dyad = h_dyad0 · exp(−β_inst · 1[both members, alliance intact])``;
     ``membership_factor = exp(−β_inst)`` is computed once per simulation."""
     return base * (membership_factor if both_in_alliance > 0.5 else 1.0)
-
-
-EQUATIONS = tuple(
-    obj
-    for obj in list(globals().values())
-    if isinstance(obj, numba.core.registry.CPUDispatcher) and obj.py_func.__module__ == __name__
-)
 
 
 def _ufunc(dispatcher):

@@ -306,15 +306,8 @@ def _membership(s, k, setup, state, noise, out, w):
     the reference's ``_membership``: a cheap screening pass, then the exact logic for the
     few members to whom anything can happen in this update."""
     w_tau, w_act, w_dshare, w_gnew, w_flags = w.tau, w.act, w.dshare, w.gnew, w.flags
-    ms, ss, sc, mc, mf, pg, qs = (
-        state.ms,
-        state.ss,
-        setup.sc,
-        setup.mc,
-        setup.mf,
-        setup.pg,
-        setup.qs,
-    )
+    ms, ss = state.ms, state.ss
+    sc, mc, mf, pg, qs = setup.sc, setup.mc, setup.mf, setup.pg, setup.qs
     um, dt, N = noise.um, setup.dt, ms.shape[2]
     p_gov, presc, ppart, pret = (
         sc[L.SC_PGOV, s],
@@ -427,15 +420,8 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
     Per-simulation constants are read into locals first, so the member loop only streams
     member arrays."""
     w_M, w_tau, w_D, w_act, w_gnew = w.M, w.tau, w.D, w.act, w.gnew
-    ms, ss, sc, mc, mf, pg, qs = (
-        state.ms,
-        state.ss,
-        setup.sc,
-        setup.mc,
-        setup.mf,
-        setup.pg,
-        setup.qs,
-    )
+    ms, ss = state.ms, state.ss
+    sc, mc, mf, pg, qs = setup.sc, setup.mc, setup.mf, setup.pg, setup.qs
     zm, um, dt = noise.zm, noise.um, setup.dt
     sq = math.sqrt(dt)
     t = min(k, setup.steps - 1)
