@@ -298,11 +298,12 @@ def _update(k, setup, state, d, noise, ev, em, hwar, hdyad, dshare) -> None:
     )
     ms[L.MS_MPREV] = d["M"]
     # E7 burden sharing
-    _burden(t, setup, state, d, G_old, squeeze, zm[L.ZM_B], um[L.UM_PART])
+    b_k = state.ms[L.MS_B].astype(np.float64)  # burden at k: E7 and the shortfall (E10)
+    _burden(t, setup, state, d, b_k, G_old, squeeze, zm[L.ZM_B], um[L.UM_PART])
     ss[L.SS_QPAND] = np.maximum(ss[L.SS_QPAND] - 1, 0)
     # E10 friction (from the shortfall at k) and the hegemon's pivot
     forces = setup.mf[L.MF_FORCES][None, :]
-    gap = np.maximum(setup.target[t][None, :] - d["b"], 0.0)
+    gap = np.maximum(setup.target[t][None, :] - b_k, 0.0)
     short = (d["act"] * (1 - isheg) * forces * d["Y"] * gap).sum(axis=1) / np.maximum(
         d["ysum"], 1e-30
     )
@@ -380,11 +381,10 @@ def _update(k, setup, state, d, noise, ev, em, hwar, hdyad, dshare) -> None:
     ev[L.EV_DISPUTE_STEP] = np.where(dispute, k + 1, ev[L.EV_DISPUTE_STEP])
 
 
-def _burden(t, setup, state, d, G_old, squeeze, z, u_slip) -> None:
+def _burden(t, setup, state, d, b, G_old, squeeze, z, u_slip) -> None:
     """E7: partial adjustment to the desired burden, target pull, noise, and (model 2) the
     level a compliant government holds unless its burden slips."""
     ms, qs = state.ms, setup.qs
-    b = ms[L.MS_B].astype(np.float64)
     act = d["act"]
     bbar = E.allies_burden(d["ybsum"][:, None], d["ysum"][:, None], act * d["Y"], b)
     bstar = E.desired_burden(
@@ -414,7 +414,6 @@ def _burden(t, setup, state, d, G_old, squeeze, z, u_slip) -> None:
         qs[L.Q_BMAX],
         setup.dt,
     )
-    d["b"] = b
     ms[L.MS_B] = newb * setup.mf[L.MF_FORCES][None, :]
 
 
