@@ -16,10 +16,10 @@ from pathlib import Path
 
 from dask.distributed import Client, LocalCluster
 
-from pipeline.analysis import publish_analysis
-from pipeline.api import run_forecast
-from pipeline.report import write_report
-from pipeline.store import open_store
+from alliance_risk.pipeline.api import run_forecast
+from alliance_risk.pipeline.apps.report import write_report
+from alliance_risk.pipeline.products.analysis import publish_analysis
+from alliance_risk.pipeline.store import open_store
 
 
 def timed(label: str, fn):

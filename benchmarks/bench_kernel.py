@@ -22,10 +22,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
-from models.kernel import simulate
-from models.noise import draw_initial, draw_step
-from models.sampling import sample_parameters
-from models.scenario import load_scenario
+from alliance_risk.models.kernel import simulate
+from alliance_risk.models.noise import draw_initial, draw_step
+from alliance_risk.models.sampling import sample_parameters
+from alliance_risk.models.scenario import load_scenario
 
 
 def best_of(fn, repeat: int) -> float:
@@ -41,8 +41,8 @@ def parts(sc, params, repeat: int) -> dict[str, float]:
     """ns per simulation of each part of one fused update (record-only and update steps too)."""
     import numba
 
-    from models import fused, kernel
-    from models.reference import transcendentals
+    from alliance_risk.models import fused, kernel
+    from alliance_risk.models.reference import transcendentals
 
     S, N = params.shape[0], len(sc.members)
     setup = kernel.prepare(sc, params, np.float32)

@@ -23,10 +23,10 @@ import numpy as np
 import psutil
 from dask.distributed import Client, LocalCluster
 
-from models.kernel import simulate
-from models.sampling import sample_parameters
-from models.scenario import load_scenario
-from pipeline.api import run_forecast
+from alliance_risk.models.kernel import simulate
+from alliance_risk.models.sampling import sample_parameters
+from alliance_risk.models.scenario import load_scenario
+from alliance_risk.pipeline.api import run_forecast
 
 
 def kernel_rate(block: int) -> float:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows.forecast import summary
-from flows.tasks import (
+from alliance_risk.flows.forecast import summary
+from alliance_risk.flows.tasks import (
     artifact_key,
     headline_markdown,
     record_artifact,
@@ -18,8 +18,8 @@ from flows.tasks import (
     store_or_default,
     validate,
 )
-from pipeline.api import DEFAULT_STORE
-from pipeline.plan import DEFAULT_BLOCK_SIZE
+from alliance_risk.pipeline.api import DEFAULT_STORE
+from alliance_risk.pipeline.engine.plan import DEFAULT_BLOCK_SIZE
 
 
 @flow(name="cluster-run", retries=1, retry_delay_seconds=30, log_prints=True)

@@ -5,12 +5,18 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.forecast import run_id_for
-from flows.tasks import artifact_key, record_artifact, simulate, store_or_default, validate
-from pipeline.api import DEFAULT_STORE
-from pipeline.compare import publish_comparison
-from pipeline.plan import DEFAULT_BLOCK_SIZE
-from pipeline.store import open_store
+from alliance_risk.flows.forecast import run_id_for
+from alliance_risk.flows.tasks import (
+    artifact_key,
+    record_artifact,
+    simulate,
+    store_or_default,
+    validate,
+)
+from alliance_risk.pipeline.api import DEFAULT_STORE
+from alliance_risk.pipeline.engine.plan import DEFAULT_BLOCK_SIZE
+from alliance_risk.pipeline.products.compare import publish_comparison
+from alliance_risk.pipeline.store import open_store
 
 STRESS = ["high-target-pressure", "us-pivot", "detente"]
 
@@ -78,6 +84,6 @@ def compare(
 
 
 def _today():
-    from flows.forecast import forecast_date
+    from alliance_risk.flows.forecast import forecast_date
 
     return forecast_date(None)

@@ -15,11 +15,11 @@ from prefect import serve
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
-from flows.cluster import cluster_run
-from flows.compare import compare
-from flows.forecast import forecast
-from models.scenario import builtin_names
-from pipeline.api import DEFAULT_STORE
+from alliance_risk.flows.cluster import cluster_run
+from alliance_risk.flows.compare import compare
+from alliance_risk.flows.forecast import forecast
+from alliance_risk.models.scenario import builtin_names
+from alliance_risk.pipeline.api import DEFAULT_STORE
 
 TIMEZONE = "Europe/Brussels"  # NATO HQ: the analysts' working day
 DAILY_CRON = "0 6 * * *"  # 06:00 every day

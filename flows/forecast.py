@@ -8,7 +8,7 @@ from typing import Literal
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.tasks import (
+from alliance_risk.flows.tasks import (
     artifact_key,
     extend,
     find_extendable,
@@ -18,7 +18,7 @@ from flows.tasks import (
     store_or_default,
     validate,
 )
-from pipeline.api import DEFAULT_SIMS, DEFAULT_STORE
+from alliance_risk.pipeline.api import DEFAULT_SIMS, DEFAULT_STORE
 
 
 def forecast_seed(policy: str, seed: int, on: date) -> int:

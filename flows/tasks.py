@@ -15,13 +15,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from models.errors import ScenarioError
-from models.scenario import Scenario, load_scenario
-from pipeline.api import DEFAULT_STORE, RunResult, extend_run, run_forecast
-from pipeline.execute import ClusterError
-from pipeline.plan import PlanError
-from pipeline.results import headline_table
-from pipeline.store import StoreError, TransientStoreError, open_store
+from alliance_risk.models.errors import ScenarioError
+from alliance_risk.models.scenario import Scenario, load_scenario
+from alliance_risk.pipeline.api import DEFAULT_STORE, RunResult, extend_run, run_forecast
+from alliance_risk.pipeline.engine.execute import ClusterError
+from alliance_risk.pipeline.engine.plan import PlanError
+from alliance_risk.pipeline.store import StoreError, TransientStoreError, open_store
+from alliance_risk.pipeline.store.schema import headline_table
 
 PERMANENT = (ScenarioError, PlanError, StoreError)
 TRANSIENT = (ClusterError, TransientStoreError, ConnectionError, TimeoutError, OSError)

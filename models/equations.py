@@ -1,9 +1,9 @@
 """Every equation of the model, written once (docs/model.md, E1-E15b).
 
 Each function is a small scalar formula compiled by numba. The fused step
-(``models.fused``) calls them inside its loops over simulations and members; the
-vectorised reference (``models.reference``) calls the same functions turned into numpy
-ufuncs by ``numba.vectorize`` (``models.equations.ufuncs``). Both paths therefore run the
+(``fused``) calls them inside its loops over simulations and members; the
+vectorised reference (``reference``) calls the same functions turned into numpy
+ufuncs by ``numba.vectorize`` (``equations.ufuncs``). Both paths therefore run the
 same compiled arithmetic, and in float64 they agree to round-off on every output.
 
 Conventions: all hazards are annual rates, a step of ``dt`` years turns a hazard h into the

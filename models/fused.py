@@ -1,8 +1,8 @@
-"""The fused numba step: the update of ``models.reference``, one pass per simulation.
+"""The fused numba step: the update of ``reference``, one pass per simulation.
 
 Loops over simulations and members are compiled, so the temporaries of the vectorised
 reference (dozens of (S, N) arrays per step) stay in registers. The formulas are not
-written here: every one is a call to ``models.equations``, inlined into these loops, whose
+written here: every one is a call to ``equations``, inlined into these loops, whose
 source the reference compiles as float64 ufuncs. The state, the constants and the outputs
 travel as typed records (``kernel.Setup``, ``kernel.State``, ``noise.StepNoise`` and
 ``Outputs`` below). Stored state is the working dtype (float32 by default); in float64 the
@@ -17,10 +17,10 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from models import equations as eq
-from models import layout as L
-from models.noise import StepNoise
-from models.reference import transcendentals
+from alliance_risk.models import equations as eq
+from alliance_risk.models import layout as L
+from alliance_risk.models.noise import StepNoise
+from alliance_risk.models.reference import transcendentals
 
 
 class Outputs(NamedTuple):

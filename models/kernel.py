@@ -1,11 +1,11 @@
 """The simulation kernel: S alliance histories stepped over the time grid at once.
 
 ``simulate`` is pure: numpy arrays in (the scenario, an S x P parameter table from
-``models.sampling`` and a ``numpy.random.Generator``), numpy arrays out. It loops in Python
+``sampling`` and a ``numpy.random.Generator``), numpy arrays out. It loops in Python
 over time steps only; each step is either the vectorised numpy reference
-(``models.reference``) or the fused numba step (``models.fused``), which compose the same
-equations (``models.equations``), consume the same random variates in the same layout
-(``models.noise``) and update the same packed state (``models.layout``). Memory is O(S x N)
+(``reference``) or the fused numba step (``fused``), which compose the same
+equations (``equations``), consume the same random variates in the same layout
+(``noise``) and update the same packed state (``layout``). Memory is O(S x N)
 for the state plus O(T x S) for the per-step record; per-member trajectories (T x S x N) are
 kept only when asked (``member_traces=True``) or streamed to an ``observer``.
 """
@@ -20,11 +20,11 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy.special import logit
 
-from models import equations
-from models import layout as L
-from models.noise import StepNoise, draw_initial, draw_step
-from models.parameters import GLOBAL_NAMES
-from models.scenario import Scenario
+from alliance_risk.models import equations
+from alliance_risk.models import layout as L
+from alliance_risk.models.noise import StepNoise, draw_initial, draw_step
+from alliance_risk.models.parameters import GLOBAL_NAMES
+from alliance_risk.models.scenario import Scenario
 
 Backend = Literal["numpy", "numba"]
 
@@ -87,7 +87,7 @@ class KernelResult:
 class MemberView:
     """Read-only view of the member state at a record step, handed to an observer.
 
-    ``raw`` is the (N_SNAP, S, N) float32 snapshot (``models.layout.SNAP_*``); the named
+    ``raw`` is the (N_SNAP, S, N) float32 snapshot (``layout.SNAP_*``); the named
     attributes are derived from it on access.
     """
 
@@ -276,7 +276,7 @@ def initial_state(scenario: Scenario, setup: Setup, params: np.ndarray, init: St
 
 def baseline_indices(setup: Setup, state: State) -> None:
     """Fill C0 (starting cohesion) and the starting spending flow into ``sc``."""
-    from models.reference import derive
+    from alliance_risk.models.reference import derive
 
     d = derive(setup, state)
     setup.sc[L.SC_C0] = d["C"]
@@ -285,9 +285,9 @@ def baseline_indices(setup: Setup, state: State) -> None:
 
 def _step_function(backend: Backend):
     if backend == "numpy":
-        from models.reference import step
+        from alliance_risk.models.reference import step
     elif backend == "numba":
-        from models.fused import step
+        from alliance_risk.models.fused import step
     else:
         raise ValueError(f"backend must be 'numpy' or 'numba', got {backend!r}")
     return step

@@ -9,7 +9,7 @@ member state ``ms[var, s, i]``, simulation state ``ss[var, s]``, per-simulation 
 
 from __future__ import annotations
 
-from models.parameters import GLOBAL_NAMES
+from alliance_risk.models.parameters import GLOBAL_NAMES
 
 # member state ms[var, s, i]
 MS_Y, MS_B, MS_K, MS_U, MS_P, MS_G, MS_M, MS_DIS, MS_NOTICE, MS_TURNED, MS_MPREV, MS_C = range(12)

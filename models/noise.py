@@ -3,7 +3,7 @@
 Every update draws the same arrays whatever the parameter values (Poisson counts are
 obtained by inverse CDF from uniforms), so runs that differ only in parameters share
 common random numbers, and the numpy and numba steps consume identical variates.
-Layout indices are in ``models.layout`` (ZM_*, UM_*, ZS_*, US_*, UI_*).
+Layout indices are in ``layout`` (ZM_*, UM_*, ZS_*, US_*, UI_*).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The vectorised reference step: one update of every simulation at once, over (S, N).
 
-It composes the equations of ``models.equations`` as numpy ufuncs, in the order of
-docs/model.md; the fused numba step (``models.fused``) composes the same compiled equations
+It composes the equations of ``equations`` as numpy ufuncs, in the order of
+docs/model.md; the fused numba step (``fused``) composes the same compiled equations
 in loops. Both read the state at step k, record it, and (unless k is the last record) write
 the state at k + 1; in float64 they agree to round-off (tests/models/test_backends.py).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models import equations
-from models import layout as L
+from alliance_risk.models import equations
+from alliance_risk.models import layout as L
 
 E = equations.ufuncs
 

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 from scipy.stats import qmc
 
-from models.scenario import Scenario
+from alliance_risk.models.scenario import Scenario
 
 Sampler = Literal["mc", "lhs", "sobol"]
 SAMPLERS: tuple[str, ...] = ("mc", "lhs", "sobol")

@@ -2,7 +2,7 @@
 
 A scenario holds the alliance's members (with the source of every figure), the adversary,
 the time grid, the spending-target path, dissolution thresholds, a switch per coupling, and
-every uncertain input as a named distribution (``models.distributions``). ``load_scenario``
+every uncertain input as a named distribution (``distributions``). ``load_scenario``
 accepts a path or the name of a built-in scenario and raises ``ScenarioError`` with one
 line per problem, naming the file, the field and the value, before any work starts.
 """
@@ -20,12 +20,12 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from models.distributions import DIST_TAGS, Distribution, Fixed, Mixture
-from models.errors import ScenarioError
-from models.parameters import GLOBAL_NAMES, PER_MEMBER_NAMES, SPECS
+from alliance_risk.models.distributions import DIST_TAGS, Distribution, Fixed, Mixture
+from alliance_risk.models.errors import ScenarioError
+from alliance_risk.models.parameters import GLOBAL_NAMES, PER_MEMBER_NAMES, SPECS
 
 QUARTER_RE = re.compile(r"^(\d{4})Q([1-4])$")
-BUILTIN_PACKAGE = "models.data"
+BUILTIN_PACKAGE = "alliance_risk.models.data"
 
 
 class _Frozen(BaseModel):

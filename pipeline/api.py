@@ -23,15 +23,15 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from models import MODEL_VERSION
-from models.errors import ScenarioError
-from models.sampling import saltelli_rows
-from models.scenario import Scenario, load_scenario, parse_scenario
-from pipeline.execute import dask_client, run_blocks
-from pipeline.plan import DEFAULT_BLOCK_SIZE, PlanError, RunSpec
-from pipeline.results import HEADLINES, SCHEMA_VERSION, build_dataset
-from pipeline.stats import CONTINUOUS, merge, probability
-from pipeline.store import ForecastStore, StoreError, new_run_id, open_store
+from alliance_risk.models import MODEL_VERSION
+from alliance_risk.models.errors import ScenarioError
+from alliance_risk.models.sampling import saltelli_rows
+from alliance_risk.models.scenario import Scenario, load_scenario, parse_scenario
+from alliance_risk.pipeline.engine.execute import dask_client, run_blocks
+from alliance_risk.pipeline.engine.plan import DEFAULT_BLOCK_SIZE, PlanError, RunSpec
+from alliance_risk.pipeline.engine.stats import CONTINUOUS, merge, probability
+from alliance_risk.pipeline.store import ForecastStore, StoreError, new_run_id, open_store
+from alliance_risk.pipeline.store.schema import HEADLINES, SCHEMA_VERSION, build_dataset
 
 DEFAULT_STORE = "forecasts.zarr"
 DEFAULT_SIMS = 100_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.execute import dask_client
+from alliance_risk.pipeline.engine.execute import dask_client
 
 
 @pytest.fixture(params=["numba", "numpy"])

@@ -6,10 +6,10 @@ import tomllib
 
 import numpy as np
 
-from models.kernel import simulate
-from models.parameters import GLOBAL_NAMES
-from models.sampling import sample_parameters
-from models.scenario import builtin_path, parse_scenario
+from alliance_risk.models.kernel import simulate
+from alliance_risk.models.parameters import GLOBAL_NAMES
+from alliance_risk.models.sampling import sample_parameters
+from alliance_risk.models.scenario import builtin_path, parse_scenario
 
 NEUTRAL = {name: 0.0 for name in GLOBAL_NAMES} | {
     "gdp_common_share": 0.5,

@@ -13,9 +13,9 @@ import argparse
 
 import numpy as np
 
-from models.kernel import simulate
-from models.sampling import sample_parameters
-from models.scenario import load_scenario
+from alliance_risk.models.kernel import simulate
+from alliance_risk.models.sampling import sample_parameters
+from alliance_risk.models.scenario import load_scenario
 
 YEARS = (1, 5, 10)
 

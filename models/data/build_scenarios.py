@@ -292,9 +292,9 @@ def reference_state(sims: int = 50_000) -> tuple[float, float]:
     """Prior medians of starting credibility Q_0 and local balance R_0 of nato-2025."""
     import numpy as np
 
-    from models.kernel import simulate
-    from models.sampling import sample_parameters
-    from models.scenario import load_scenario
+    from alliance_risk.models.kernel import simulate
+    from alliance_risk.models.sampling import sample_parameters
+    from alliance_risk.models.scenario import load_scenario
 
     sc = load_scenario(OUT / "nato-2025.toml")
     sc = sc.replace(time={**sc.time.model_dump(), "steps": 1})

@@ -16,8 +16,8 @@ import pytest
 from browser import CHROMIUM, Browser, _free_port
 from store_helpers import BLOCK
 
-from pipeline.api import run_forecast
-from pipeline.store import open_store
+from alliance_risk.pipeline.api import run_forecast
+from alliance_risk.pipeline.store import open_store
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="needs Debian's chromium package (apt-get install chromium)"
@@ -40,7 +40,15 @@ def dashboard(tmp_path_factory, client):
         )
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "dashboard", str(store), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "alliance_risk.pipeline.apps.cli",
+            "dashboard",
+            str(store),
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=os.environ,

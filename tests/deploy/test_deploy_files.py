@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.cli import add_flow_commands
-from pipeline.cli import build_parser
+from alliance_risk.flows.commands import add_flow_commands
+from alliance_risk.pipeline.apps.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -20,9 +20,9 @@ from prefect.client.schemas.filters import DeploymentFilter, FlowRunFilter
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
-from flows.deployments import DAILY_CRON, TIMEZONE, WEEKLY_CRON, deployments
-from pipeline.store import open_store
+import alliance_risk.flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
+from alliance_risk.flows.deployments import DAILY_CRON, TIMEZONE, WEEKLY_CRON, deployments
+from alliance_risk.pipeline.store import open_store
 
 NAMES = {
     "forecast/nato-2025-daily",
@@ -112,7 +112,7 @@ def served(server, tmp_path_factory, client):
         [
             sys.executable,
             "-m",
-            "flows.cli",
+            "alliance_risk.pipeline.apps.cli",
             "serve",
             "--store",
             str(store),
@@ -207,8 +207,8 @@ def test_prefect_yaml_declares_the_same_deployments():
     assert set(by_name) == set(ours)
     for name, dep in ours.items():
         declared = by_name[name]
-        path, func = declared["entrypoint"].split(":")
-        assert f"{path.removesuffix('.py').replace('/', '.')}.{func}" == dep.entrypoint
+        # module entrypoints: a worker imports the installed package, whatever its directory
+        assert declared["entrypoint"].replace(":", ".") == dep.entrypoint
         got = [(s["cron"], s["timezone"]) for s in declared.get("schedules", [])]
         assert got == [(s.schedule.cron, s.schedule.timezone) for s in dep.schedules]
         for key, value in dep.parameters.items():

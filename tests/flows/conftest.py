@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
+import alliance_risk.flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
 
 
 @pytest.fixture(autouse=True, scope="session")

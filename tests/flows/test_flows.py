@@ -14,14 +14,14 @@ import pytest
 from prefect.artifacts import Artifact
 from store_helpers import dataset_digest
 
-from flows.cluster import cluster_run
-from flows.compare import compare
-from flows.forecast import forecast, forecast_seed
-from flows.tasks import is_transient
-from models.errors import ScenarioError
-from pipeline.api import run_forecast
-from pipeline.execute import ClusterError
-from pipeline.store import open_store
+from alliance_risk.flows.cluster import cluster_run
+from alliance_risk.flows.compare import compare
+from alliance_risk.flows.forecast import forecast, forecast_seed
+from alliance_risk.flows.tasks import is_transient
+from alliance_risk.models.errors import ScenarioError
+from alliance_risk.pipeline.api import run_forecast
+from alliance_risk.pipeline.engine.execute import ClusterError
+from alliance_risk.pipeline.store import open_store
 
 
 def test_forecast_flow_publishes_runs_and_artifacts(tmp_path, scheduler):
@@ -124,7 +124,7 @@ def test_interrupted_cluster_run_resumes_its_blocks(tmp_path, scheduler, prefect
         [
             sys.executable,
             "-m",
-            "flows.cli",
+            "alliance_risk.pipeline.apps.cli",
             "cluster-run",
             "nato-2025",
             "--sims",

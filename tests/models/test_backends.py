@@ -1,5 +1,5 @@
 """The fused numba step and the vectorised numpy reference run the same equations
-(``models.equations``): in float64 they must agree on every recorded output, for every
+(``alliance_risk.models.equations``): in float64 they must agree on every recorded output, for every
 coupling switched on alone, all together and none."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.kernel import simulate
-from models.sampling import sample_parameters
-from models.scenario import Couplings, load_scenario
+from alliance_risk.models.kernel import simulate
+from alliance_risk.models.sampling import sample_parameters
+from alliance_risk.models.scenario import Couplings, load_scenario
 
 S = 1500
 COUPLINGS = tuple(Couplings.model_fields)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.kernel import simulate
-from models.sampling import sample_parameters
-from models.scenario import load_scenario
+from alliance_risk.models.kernel import simulate
+from alliance_risk.models.sampling import sample_parameters
+from alliance_risk.models.scenario import load_scenario
 
 S = 8000
 Z = 3.0  # one-sided: the paired mean difference must exceed Z paired standard errors

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from model_helpers import neutral_scenario, run
 
-from models.kernel import simulate
-from models.layout import NEVER
-from models.noise import StepNoise
-from models.sampling import sample_parameters
-from models.scenario import load_scenario, parse_scenario
+from alliance_risk.models.kernel import simulate
+from alliance_risk.models.layout import NEVER
+from alliance_risk.models.noise import StepNoise
+from alliance_risk.models.sampling import sample_parameters
+from alliance_risk.models.scenario import load_scenario, parse_scenario
 
 S = 3000
 

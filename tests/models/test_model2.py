@@ -8,12 +8,12 @@ import pytest
 from model_helpers import neutral_scenario, run, se
 from scipy import stats
 
-from models import equations as eq
-from models.equations import ufuncs as E
-from models.kernel import simulate
-from models.layout import NEVER
-from models.sampling import sample_parameters
-from models.scenario import load_scenario
+from alliance_risk.models import equations as eq
+from alliance_risk.models.equations import ufuncs as E
+from alliance_risk.models.kernel import simulate
+from alliance_risk.models.layout import NEVER
+from alliance_risk.models.sampling import sample_parameters
+from alliance_risk.models.scenario import load_scenario
 
 DT = 0.25
 Z = 5.0
@@ -219,7 +219,7 @@ def test_a_declared_plan_is_the_anchor_of_the_desired_burden():
 
 
 def test_plan_needs_a_date_and_a_source():
-    from models.errors import ScenarioError
+    from alliance_risk.models.errors import ScenarioError
 
     with pytest.raises(ScenarioError, match=r"members\[3\].*plan_burden and plan_quarter"):
         neutral_scenario(members={3: {"plan_burden": 3.0}})
@@ -276,7 +276,7 @@ def test_intra_alliance_dispute_has_the_membership_reduced_constant_hazard():
 
 
 def test_dyads_must_name_members():
-    from models.errors import ScenarioError
+    from alliance_risk.models.errors import ScenarioError
 
     with pytest.raises(ScenarioError, match=r"alliance.dyads\[0\] names 'XXX'"):
         neutral_scenario(sections={"alliance": {"dyads": [["GRC", "XXX"]], "dyads_source": "t"}})

@@ -7,9 +7,9 @@ import pytest
 from pydantic import TypeAdapter
 from scipy import stats
 
-from models.distributions import Distribution
-from models.sampling import map_design, sample_parameters, unit_design
-from models.scenario import load_scenario
+from alliance_risk.models.distributions import Distribution
+from alliance_risk.models.sampling import map_design, sample_parameters, unit_design
+from alliance_risk.models.scenario import load_scenario
 
 DIST = TypeAdapter(Distribution)
 U = np.array([0.01, 0.1, 0.5, 0.9, 0.99])

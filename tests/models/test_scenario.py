@@ -7,9 +7,9 @@ import tomllib
 import pytest
 from model_helpers import base_dict
 
-from models.errors import ScenarioError
-from models.parameters import GLOBAL_NAMES
-from models.scenario import builtin_names, builtin_path, load_scenario, parse_scenario
+from alliance_risk.models.errors import ScenarioError
+from alliance_risk.models.parameters import GLOBAL_NAMES
+from alliance_risk.models.scenario import builtin_names, builtin_path, load_scenario, parse_scenario
 
 BUILTINS = ["detente", "high-target-pressure", "nato-2025", "nato-2025-pooled", "us-pivot"]
 

@@ -11,11 +11,11 @@ import pytest
 import xarray as xr
 from store_helpers import BLOCK
 
-from models.sampling import saltelli_rows
-from models.scenario import load_scenario
-from pipeline.analysis import prim, publish_analysis, rank_importance
-from pipeline.api import run_forecast
-from pipeline.store import StoreError, open_store
+from alliance_risk.models.sampling import saltelli_rows
+from alliance_risk.models.scenario import load_scenario
+from alliance_risk.pipeline.api import run_forecast
+from alliance_risk.pipeline.products.analysis import prim, publish_analysis, rank_importance
+from alliance_risk.pipeline.store import StoreError, open_store
 
 
 def test_prim_finds_a_known_box():
@@ -105,7 +105,7 @@ def test_report_writes_non_trivial_figures_and_a_page(coupled_runs, tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "flows.cli",
+        "alliance_risk.pipeline.apps.cli",
         "report",
         str(fs.root),
         "nato-2025",
@@ -140,8 +140,8 @@ ISHIGAMI_ST = np.array([0.5576, 0.4424, 0.2437])
 
 def test_sobol_indices_of_the_ishigami_function():
     """The pipeline's Saltelli design and estimator recover the known indices."""
-    from models.sampling import saltelli_unit
-    from pipeline.analysis import sobol_indices
+    from alliance_risk.models.sampling import saltelli_unit
+    from alliance_risk.pipeline.products.analysis import sobol_indices
 
     x = -np.pi + 2 * np.pi * saltelli_unit(3, 5, 0, 4096)
     y = np.sin(x[:, 0]) + 7 * np.sin(x[:, 1]) ** 2 + 0.1 * x[:, 2] ** 4 * np.sin(x[:, 0])
@@ -153,7 +153,7 @@ def test_sobol_indices_of_the_ishigami_function():
 
 
 def test_saltelli_rows_do_not_depend_on_how_base_points_are_split():
-    from models.sampling import saltelli_block
+    from alliance_risk.models.sampling import saltelli_block
 
     sc = load_scenario("nato-2025")
     whole, src = saltelli_block(sc, 3, 0, 4)
@@ -200,7 +200,7 @@ def test_sobol_total_index_of_a_switched_off_coupling_is_zero(tmp_path, client):
 
 def test_explained_share_recovers_a_known_split_of_variance():
     """Y = x + e with Var x = Var e: the inputs explain half; no noise: all of it."""
-    from pipeline.analysis import explained_share
+    from alliance_risk.pipeline.products.analysis import explained_share
 
     rng = np.random.default_rng(4)
     n, d = 20_000, 3

@@ -5,12 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from models.scenario import builtin_path
+from alliance_risk.models.scenario import builtin_path
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -13,9 +13,9 @@ import pytest
 from dask.distributed import Client, LocalCluster
 from store_helpers import BLOCK, dataset_digest, totals_digest
 
-from pipeline.api import extend_run, resume_run, run_forecast
-from pipeline.plan import PlanError
-from pipeline.store import ForecastStore
+from alliance_risk.pipeline.api import extend_run, resume_run, run_forecast
+from alliance_risk.pipeline.engine.plan import PlanError
+from alliance_risk.pipeline.store import ForecastStore
 
 SIMS = 3 * BLOCK
 
@@ -105,7 +105,7 @@ def test_killed_run_resumes_without_recomputing_blocks(tmp_path, client):
         [
             sys.executable,
             "-m",
-            "pipeline.cli",
+            "alliance_risk.pipeline.apps.cli",
             "run",
             "nato-2025",
             "--sims",
@@ -164,7 +164,9 @@ def test_resume_with_a_different_scenario_is_refused(tmp_path, client):
             "run_id": "r1",
             "scenario_name": "nato-2025",
             "scenario_toml": open(
-                __import__("models.scenario", fromlist=["x"]).builtin_path("nato-2025")
+                __import__("alliance_risk.models.scenario", fromlist=["x"]).builtin_path(
+                    "nato-2025"
+                )
             ).read(),
             "scenario_sha256": "0" * 64,
             "spec": {},
@@ -250,9 +252,9 @@ def test_extending_a_run_with_samples_equals_a_larger_run(tmp_path, client):
 
 def test_a_block_that_fails_every_retry_is_one_clear_error(client):
     """A task that always fails ends the run with a ClusterError naming the block and resume."""
-    from models.scenario import load_scenario
-    from pipeline.execute import ClusterError, run_blocks
-    from pipeline.plan import RunSpec
+    from alliance_risk.models.scenario import load_scenario
+    from alliance_risk.pipeline.engine.execute import ClusterError, run_blocks
+    from alliance_risk.pipeline.engine.plan import RunSpec
 
     sc = load_scenario("nato-2025")
     spec = RunSpec(sc.name, 1, BLOCK, "mc", BLOCK)
@@ -274,9 +276,9 @@ def test_a_block_that_fails_every_retry_is_one_clear_error(client):
 def test_a_retried_adaptive_run_resumes_after_it_grew(tmp_path, client):
     """With target_se a staged run grows past the sims first asked; retrying the same call
     (same run id) must resume it, while a different plan is still refused."""
-    from models.scenario import load_scenario
-    from pipeline.api import _manifest
-    from pipeline.plan import RunSpec
+    from alliance_risk.models.scenario import load_scenario
+    from alliance_risk.pipeline.api import _manifest
+    from alliance_risk.pipeline.engine.plan import RunSpec
 
     sc = load_scenario("nato-2025")
     grown = RunSpec(sc.name, 3, 2 * BLOCK, "mc", BLOCK)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from models.sampling import saltelli_rows
-from models.scenario import load_scenario
-from pipeline.plan import RunSpec
-from pipeline.stats import (
+from alliance_risk.models.sampling import saltelli_rows
+from alliance_risk.models.scenario import load_scenario
+from alliance_risk.pipeline.engine.plan import RunSpec
+from alliance_risk.pipeline.engine.stats import (
     hist_quantile_se,
     hist_quantiles,
     merge,

@@ -11,11 +11,11 @@ import xarray as xr
 import zarr
 from store_helpers import BLOCK
 
-from models import MODEL_VERSION
-from pipeline.api import extend_run, run_forecast
-from pipeline.plan import PlanError
-from pipeline.results import headline_table
-from pipeline.store import open_store
+from alliance_risk.models import MODEL_VERSION
+from alliance_risk.pipeline.api import extend_run, run_forecast
+from alliance_risk.pipeline.engine.plan import PlanError
+from alliance_risk.pipeline.store import open_store
+from alliance_risk.pipeline.store.schema import headline_table
 
 NEW_IN_SCHEMA_2 = (
     "p_conflict_given_intact",
@@ -42,7 +42,7 @@ def _as_model1(store, run_id):
 def _listed_model(store, run_id) -> str:
     """The model column of ``alliance-risk runs STORE`` for one run."""
     out = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "runs", str(store)],
+        [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "runs", str(store)],
         capture_output=True,
         text=True,
         check=True,

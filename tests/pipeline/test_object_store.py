@@ -15,11 +15,11 @@ import pytest
 import xarray as xr
 from store_helpers import BLOCK, dataset_digest
 
-from models.scenario import load_scenario
-from pipeline.api import _manifest, extend_run, resume_run, run_forecast
-from pipeline.execute import run_blocks
-from pipeline.plan import RunSpec
-from pipeline.store import ObjectForecastStore, StoreError, open_store
+from alliance_risk.models.scenario import load_scenario
+from alliance_risk.pipeline.api import _manifest, extend_run, resume_run, run_forecast
+from alliance_risk.pipeline.engine.execute import run_blocks
+from alliance_risk.pipeline.engine.plan import RunSpec
+from alliance_risk.pipeline.store import ObjectForecastStore, StoreError, open_store
 
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -113,7 +113,7 @@ def test_cli_reads_storage_options_from_the_environment(s3):
         [
             sys.executable,
             "-m",
-            "pipeline.cli",
+            "alliance_risk.pipeline.apps.cli",
             "run",
             "detente",
             "--sims",
@@ -134,7 +134,7 @@ def test_cli_reads_storage_options_from_the_environment(s3):
     assert out.returncode == 0, out.stderr
     run_id = out.stdout.strip().splitlines()[-1]
     listed = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "runs", url],
+        [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "runs", url],
         capture_output=True,
         text=True,
         env=env,
@@ -142,7 +142,7 @@ def test_cli_reads_storage_options_from_the_environment(s3):
     )
     assert run_id in listed.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "show", f"{prefix}/none.zarr"],
+        [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "show", f"{prefix}/none.zarr"],
         capture_output=True,
         text=True,
         env=env,

@@ -16,8 +16,8 @@ import pytest
 from dask.distributed import Client
 from store_helpers import dataset_digest
 
-from pipeline.api import run_forecast
-from pipeline.store import ForecastStore
+from alliance_risk.pipeline.api import run_forecast
+from alliance_risk.pipeline.store import ForecastStore
 
 BIN = Path(sys.executable).parent
 

@@ -11,9 +11,9 @@ import xarray as xr
 import zarr
 from store_helpers import BLOCK, tree_digest
 
-from pipeline.api import run_forecast
-from pipeline.results import HEADLINES
-from pipeline.store import ForecastStore, StoreError
+from alliance_risk.pipeline.api import run_forecast
+from alliance_risk.pipeline.store import ForecastStore, StoreError
+from alliance_risk.pipeline.store.schema import HEADLINES
 
 ALLIANCE_VARS = {
     "p_intact": ("time",),
@@ -141,7 +141,10 @@ def test_catalog_lists_complete_runs_only(published, tmp_path):
 
 def cli(*args):
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -165,7 +168,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(published, args, messa
     store, _ = published
     fs = ForecastStore(store, create=False)
     if "staged" not in fs.staged_runs():
-        from models.scenario import builtin_path
+        from alliance_risk.models.scenario import builtin_path
 
         text = builtin_path("nato-2025").read_text()
         fs.create_staging(

@@ -1,4 +1,5 @@
-"""The ``alliance-risk`` command line: the pipeline's commands plus the flow commands.
+"""The flows' commands of the ``alliance-risk`` command line (registered as the entry point
+``flows`` of the group ``alliance_risk.commands``; the CLI is alliance_risk.pipeline.apps.cli).
 
 ``forecast``, ``cluster-run`` and ``compare`` run the Prefect flows (against $PREFECT_API_URL
 when set, else Prefect's ephemeral API); ``serve`` serves the deployments.
@@ -7,13 +8,10 @@ when set, else Prefect's ephemeral API); ``serve`` serves the deployments.
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 
-import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
-from pipeline.api import DEFAULT_SIMS, DEFAULT_STORE
-from pipeline.cli import main as pipeline_main
-from pipeline.cli import print_headlines
+import alliance_risk.flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
+from alliance_risk.pipeline.api import DEFAULT_SIMS, DEFAULT_STORE
+from alliance_risk.pipeline.apps.cli import print_headlines
 
 
 def _common(p: argparse.ArgumentParser, sims: int) -> None:
@@ -55,8 +53,8 @@ def add_flow_commands(sub) -> None:
 
 def _precheck(scenarios: list[str], sims: int) -> None:
     """Bad input fails here, in a second, before Prefect's API server starts."""
-    from models.scenario import load_scenario
-    from pipeline.plan import PlanError
+    from alliance_risk.models.scenario import load_scenario
+    from alliance_risk.pipeline.engine.plan import PlanError
 
     for name in scenarios:
         load_scenario(name)
@@ -65,7 +63,7 @@ def _precheck(scenarios: list[str], sims: int) -> None:
 
 
 def _print_runs(summaries: list[dict], store: str) -> None:
-    from pipeline.api import open_run
+    from alliance_risk.pipeline.api import open_run
 
     for s in summaries:
         print_headlines(open_run(store, s["run_id"]), s["run_id"])
@@ -73,7 +71,7 @@ def _print_runs(summaries: list[dict], store: str) -> None:
 
 
 def _cmd_forecast(args) -> int:
-    from flows.forecast import forecast
+    from alliance_risk.flows.forecast import forecast
 
     _precheck(args.scenarios, args.sims)
     out = forecast(
@@ -92,7 +90,7 @@ def _cmd_forecast(args) -> int:
 
 
 def _cmd_cluster_run(args) -> int:
-    from flows.cluster import cluster_run
+    from alliance_risk.flows.cluster import cluster_run
 
     _precheck([args.scenario], args.sims)
     out = cluster_run(
@@ -113,8 +111,8 @@ def _cmd_cluster_run(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from flows.compare import compare
-    from pipeline.store import open_store
+    from alliance_risk.flows.compare import compare
+    from alliance_risk.pipeline.store import open_store
 
     _precheck([args.baseline, *args.scenarios], args.sims)
     out = compare(
@@ -128,27 +126,14 @@ def _cmd_compare(args) -> int:
         block_size=args.block_size,
     )
     ds = open_store(args.store, create=False).open_product("comparisons", out["comparison_id"])
-    from flows.compare import comparison_markdown
+    from alliance_risk.flows.compare import comparison_markdown
 
     print(comparison_markdown(out["comparison_id"], ds))
     return 0
 
 
 def _cmd_serve(args) -> int:
-    from flows.deployments import serve_all
+    from alliance_risk.flows.deployments import serve_all
 
     serve_all(args.store, args.scheduler, args.limit)
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return pipeline_main(argv, extend=add_flow_commands)
-
-
-def entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -20,9 +20,9 @@ import zarr
 from dask.distributed import Client, LocalCluster, as_completed
 from tqdm.auto import tqdm
 
-from models.scenario import Scenario
-from pipeline.plan import RunSpec
-from pipeline.stats import simulate_block
+from alliance_risk.models.scenario import Scenario
+from alliance_risk.pipeline.engine.plan import RunSpec
+from alliance_risk.pipeline.engine.stats import simulate_block
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 RETRIES = 3

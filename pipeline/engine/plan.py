@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.sampling import SAMPLERS
+from alliance_risk.models.sampling import SAMPLERS
 
 DEFAULT_BLOCK_SIZE = 10_000
 # "saltelli": a Saltelli design for Sobol' indices (models.sampling.saltelli_block); a block

@@ -22,11 +22,11 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from models.layout import NEVER
-from models.sampling import varying_columns
-from pipeline.api import run_scenario
-from pipeline.results import SCHEMA_VERSION
-from pipeline.store import ForecastStore, StoreError
+from alliance_risk.models.layout import NEVER
+from alliance_risk.models.sampling import varying_columns
+from alliance_risk.pipeline.api import run_scenario
+from alliance_risk.pipeline.store import ForecastStore, StoreError
+from alliance_risk.pipeline.store.schema import SCHEMA_VERSION
 
 # outcome -> (description, function of the samples group and the horizon T)
 OUTCOMES = {

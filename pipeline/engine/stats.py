@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.kernel import simulate
-from models.layout import CAUSE_NAMES
-from models.noise import StepNoise
-from models.sampling import saltelli_block, saltelli_rows, sample_parameters
-from models.scenario import Scenario
-from pipeline.plan import RunSpec, block_rngs
+from alliance_risk.models.kernel import simulate
+from alliance_risk.models.layout import CAUSE_NAMES
+from alliance_risk.models.noise import StepNoise
+from alliance_risk.models.sampling import saltelli_block, saltelli_rows, sample_parameters
+from alliance_risk.models.scenario import Scenario
+from alliance_risk.pipeline.engine.plan import RunSpec, block_rngs
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 N_BINS = 200

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 import numpy as np
 import xarray as xr
 
-from models.layout import NEVER
-from pipeline.api import run_scenario
-from pipeline.results import HEADLINES, SCHEMA_VERSION
-from pipeline.store import ForecastStore, StoreError
+from alliance_risk.models.layout import NEVER
+from alliance_risk.pipeline.api import run_scenario
+from alliance_risk.pipeline.store import ForecastStore, StoreError
+from alliance_risk.pipeline.store.schema import HEADLINES, SCHEMA_VERSION
 
 # headline -> True when it is a survival probability P(time > t), False for P(time <= t)
 SURVIVAL = {

@@ -9,33 +9,38 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from matplotlib.figure import Figure
 
-from pipeline.results import headline_table, interval95
-from pipeline.store import ForecastStore, StoreError, open_store
+from alliance_risk.pipeline.outputs import years_ahead
+from alliance_risk.pipeline.store import ForecastStore, StoreError, open_store
+from alliance_risk.pipeline.store.schema import headline_table, interval95
 
 HORIZONS = (1, 5, 10)  # years
 
 
 def _years(ds: xr.Dataset) -> np.ndarray:
-    return np.arange(ds.sizes["time"]) / 4.0
+    """Years since the start, from the time coordinate (any step length)."""
+    return years_ahead(ds["time"].values)
 
 
-def _save(fig, out: Path, name: str) -> str:
+def _subplots(*args, figsize, **kwargs):
+    """A figure and its axes without pyplot: no global figure registry, and the caller's
+    matplotlib backend is left as it is (figures render through Agg when saved)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
+
+
+def _save(fig: Figure, out: Path, name: str) -> str:
     fig.tight_layout()
     fig.savefig(out / f"{name}.png", dpi=110)
     fig.savefig(out / f"{name}.svg")
-    plt.close(fig)
     return name
 
 
 def fan_chart(ds: xr.Dataset, out: Path) -> str:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig, axes = _subplots(1, 2, figsize=(10, 3.8), sharey=True)
     t = _years(ds)
     for ax, name in zip(axes, ("cohesion", "credibility"), strict=True):
         q = ds[f"{name}_quantile"].values  # (time, quantile) 5, 25, 50, 75, 95 %
@@ -49,7 +54,7 @@ def fan_chart(ds: xr.Dataset, out: Path) -> str:
 
 
 def survival(ds: xr.Dataset, out: Path, top: int = 6) -> str:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = _subplots(1, 2, figsize=(10, 3.8))
     t = _years(ds)
     for name, style in (("p_intact", "-"), ("p_intact_with_hegemon", "--")):
         p = ds[name].values
@@ -67,7 +72,7 @@ def survival(ds: xr.Dataset, out: Path, top: int = 6) -> str:
 
 
 def conflict(ds: xr.Dataset, out: Path) -> str:
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = _subplots(figsize=(6, 3.8))
     t, p = _years(ds), ds["p_conflict"].values
     ax.plot(t, p, color="C3", label="P(conflict onset by t)")
     ax.fill_between(t, *interval95(ds, "p_conflict"), color="C3", alpha=0.25, label="95% MC")
@@ -86,7 +91,7 @@ def conflict(ds: xr.Dataset, out: Path) -> str:
 
 
 def members_remaining(ds: xr.Dataset, out: Path, horizons=HORIZONS) -> str:
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = _subplots(figsize=(6, 3.8))
     n = ds["n_members"].values
     width = 0.8 / len(horizons)
     for k, year in enumerate(horizons):
@@ -106,7 +111,7 @@ def members_remaining(ds: xr.Dataset, out: Path, horizons=HORIZONS) -> str:
 
 def burden(ds: xr.Dataset, out: Path, members=("USA", "DEU", "FRA", "GBR", "POL", "ITA")) -> str:
     codes = [m for m in members if m in set(map(str, ds["member"].values))]
-    fig, axes = plt.subplots(2, 3, figsize=(10, 5.5), sharex=True)
+    fig, axes = _subplots(2, 3, figsize=(10, 5.5), sharex=True)
     t = _years(ds)
     for ax, code in zip(axes.ravel(), codes, strict=False):
         q = ds["burden_quantile"].sel(member=code).values
@@ -122,7 +127,7 @@ def burden(ds: xr.Dataset, out: Path, members=("USA", "DEU", "FRA", "GBR", "POL"
 
 def sensitivity(an: xr.Dataset, out: Path, top: int = 12) -> str:
     outcomes = ("conflict", "any_withdrawal")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    fig, axes = _subplots(1, 2, figsize=(11, 4.8))
     for ax, o in zip(axes, outcomes, strict=True):
         rho = an["spearman"].sel(outcome=o).values
         lo, hi = an["spearman_low"].sel(outcome=o).values, an["spearman_high"].sel(outcome=o).values
@@ -145,7 +150,7 @@ def sensitivity(an: xr.Dataset, out: Path, top: int = 12) -> str:
 
 def sobol(an: xr.Dataset, out: Path, top: int = 12) -> str:
     outcomes = ("any_withdrawal", "conflict", "cohesion_final")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.8))
+    fig, axes = _subplots(1, 3, figsize=(13, 4.8))
     for ax, o in zip(axes, outcomes, strict=True):
         st, s1 = an["sobol_st"].sel(outcome=o).values, an["sobol_s1"].sel(outcome=o).values
         conf = an["sobol_st_conf"].sel(outcome=o).values
@@ -166,7 +171,7 @@ def comparison(fs: ForecastStore, out: Path) -> str | None:
         return None
     names = sorted(latest)
     heads = ("p_intact", "p_any_withdrawal", "p_conflict")
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    fig, ax = _subplots(figsize=(8, 3.8))
     width = 0.8 / len(names)
     for k, name in enumerate(names):
         ds = fs.open_run(latest[name])

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from models.layout import CAUSE_NAMES
-from models.scenario import Scenario, quarter_index
-from pipeline.stats import (
+from alliance_risk.models.layout import CAUSE_NAMES
+from alliance_risk.models.scenario import Scenario, quarter_index
+from alliance_risk.pipeline.engine.stats import (
     BURDEN_BINS,
     CONTINUOUS,
     EDGES,

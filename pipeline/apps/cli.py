@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from typing import Any
 
-from models.errors import ScenarioError
-from models.scenario import builtin_names, builtin_path, load_scenario
+from alliance_risk.models.errors import ScenarioError
+from alliance_risk.models.scenario import builtin_names, builtin_path, load_scenario
 
 USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError,)
 
@@ -64,7 +65,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def print_headlines(ds, run_id: str) -> None:
-    from pipeline.results import headline_table
+    from alliance_risk.pipeline.store.schema import headline_table
 
     rows = headline_table(ds)
     width = max(len(r[0]) for r in rows)
@@ -78,7 +79,7 @@ def print_headlines(ds, run_id: str) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.api import extend_run, resume_run, run_forecast
+    from alliance_risk.pipeline.api import extend_run, resume_run, run_forecast
 
     common = dict(
         scheduler=args.scheduler, workers=args.workers, progress=False if args.no_progress else None
@@ -109,7 +110,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from pipeline.store import open_store
+    from alliance_risk.pipeline.store import open_store
 
     fs = open_store(args.store, create=False)
     cat = fs.catalog()
@@ -126,7 +127,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from pipeline.store import open_store
+    from alliance_risk.pipeline.store import open_store
 
     fs = open_store(args.store, create=False)
     rid = fs.resolve(args.run)
@@ -135,7 +136,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_discard(args: argparse.Namespace) -> int:
-    from pipeline.store import open_store
+    from alliance_risk.pipeline.store import open_store
 
     open_store(args.store, create=False).discard(args.run)
     print(f"discarded {args.run}")
@@ -143,8 +144,8 @@ def _cmd_discard(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyse(args: argparse.Namespace) -> int:
-    from pipeline.analysis import BINARY, publish_analysis
-    from pipeline.store import open_store
+    from alliance_risk.pipeline.products.analysis import BINARY, publish_analysis
+    from alliance_risk.pipeline.store import open_store
 
     fs = open_store(args.store, create=False)
     aid, ds = publish_analysis(fs, fs.resolve(args.run))
@@ -163,7 +164,7 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from pipeline.report import write_report
+    from alliance_risk.pipeline.apps.report import write_report
 
     page = write_report(args.store, args.run, args.out, tuple(args.horizons))
     print(f"report written to {page}")
@@ -171,8 +172,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    from pipeline.dashboard import serve
-    from pipeline.store import open_store
+    from alliance_risk.pipeline.apps.dashboard import serve
+    from alliance_risk.pipeline.store import open_store
 
     open_store(args.store, create=False)  # a bad store is a one-line error, before serving
     serve(args.store, args.port, args.address, args.show)
@@ -189,8 +190,19 @@ def _run_command(sub, name: str, help: str, func) -> argparse.ArgumentParser:
     return p
 
 
+COMMAND_GROUP = "alliance_risk.commands"  # entry points: functions that add subcommands
+
+
+def contributed_commands() -> list[Callable[[Any], None]]:
+    """The command adders other layers register (``[project.entry-points]`` of the
+    distribution, group ``alliance_risk.commands``): the flows add forecast, compare, ...
+    The pipeline finds them by name and never imports the flows itself."""
+    return [ep.load() for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name)]
+
+
 def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:
-    """The parser; ``extend(subparsers)`` adds commands of higher layers (flows.cli)."""
+    """The parser: the pipeline's commands, those contributed by other layers, and
+    ``extend(subparsers)`` if given."""
     parser = argparse.ArgumentParser(
         prog="alliance-risk",
         description=DESCRIPTION,
@@ -260,8 +272,8 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
     p.add_argument("--address", default="127.0.0.1", help="interface to listen on")
     p.add_argument("--show", action="store_true", help="open it in a browser")
     p.set_defaults(func=_cmd_dashboard)
-    if extend is not None:
-        extend(sub)
+    for add in [*contributed_commands(), *([extend] if extend else [])]:
+        add(sub)
     return parser
 
 
@@ -271,9 +283,9 @@ def main(argv: Sequence[str] | None = None, extend: Callable[[Any], None] | None
     if args.command is None:
         parser.print_help()
         return 0
-    from pipeline.execute import ClusterError
-    from pipeline.plan import PlanError
-    from pipeline.store import StoreError
+    from alliance_risk.pipeline.engine.execute import ClusterError
+    from alliance_risk.pipeline.engine.plan import PlanError
+    from alliance_risk.pipeline.store import StoreError
 
     try:
         return args.func(args)

@@ -1,0 +1,2 @@
+"""What users run: the ``alliance-risk`` command line (``cli``), the static report
+(``report``) and the dashboard (``dashboard``)."""
