@@ -15,6 +15,7 @@ from alliance_risk.flows.tasks import (
 )
 from alliance_risk.pipeline.api import DEFAULT_STORE
 from alliance_risk.pipeline.engine.plan import DEFAULT_BLOCK_SIZE
+from alliance_risk.pipeline.outputs import horizon_index
 from alliance_risk.pipeline.products.compare import publish_comparison
 from alliance_risk.pipeline.store import open_store
 
@@ -26,11 +27,11 @@ def compare_task(store: str, baseline: str, others: list[str]):
     return publish_comparison(open_store(store, create=False), baseline, others)
 
 
-def comparison_markdown(cid: str, ds, year: int = 10) -> str:
-    i = min(4 * year, ds.sizes["time"] - 1)
+def comparison_markdown(cid: str, ds, year: float = 10) -> str:
+    i = horizon_index(ds["time"].values, year)
     lines = [
         f"### Comparison `{cid}` against {ds.attrs['baseline_scenario']} "
-        f"({ds.attrs['sims']:,} simulations, seed {ds.attrs['seed']}, {year}-year horizon)",
+        f"({ds.attrs['sims']:,} simulations, seed {ds.attrs['seed']}, {year:g}-year horizon)",
         "",
         "| scenario | Δ P(intact) | Δ P(any withdrawal) | Δ P(conflict) |",
         "|---|---|---|---|",

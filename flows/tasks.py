@@ -20,8 +20,8 @@ from alliance_risk.models.scenario import Scenario, load_scenario
 from alliance_risk.pipeline.api import DEFAULT_STORE, RunResult, extend_run, run_forecast
 from alliance_risk.pipeline.engine.execute import ClusterError
 from alliance_risk.pipeline.engine.plan import PlanError
+from alliance_risk.pipeline.products.headlines import headline_table
 from alliance_risk.pipeline.store import StoreError, TransientStoreError, open_store
-from alliance_risk.pipeline.store.schema import headline_table
 
 PERMANENT = (ScenarioError, PlanError, StoreError)
 TRANSIENT = (ClusterError, TransientStoreError, ConnectionError, TimeoutError, OSError)
@@ -138,15 +138,15 @@ def find_extendable(store: str, scenario: Scenario, seed: int, sampler: str, sim
 def headline_markdown(res: RunResult, store: str) -> str:
     """The artifact text: headline probabilities with errors, and where the run is."""
     ds = res.dataset
-    rows = headline_table(ds)
+    cols, rows = headline_table(ds)
     lines = [
         f"### {ds.attrs['scenario_name']}: run `{res.run_id}`",
         "",
         f"{ds.attrs['sims']:,} simulations, seed {ds.attrs['seed']}, sampler "
         f"{ds.attrs['sampler']}. Stored at `{res.store}` (store `{store}`).",
         "",
-        "| outcome | 1 yr | 5 yr | 10 yr |",
-        "|---|---|---|---|",
+        "| outcome | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
     ]
     lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
     return "\n".join(lines)

@@ -16,25 +16,27 @@ import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
-import zarr
 
 from alliance_risk.models import MODEL_VERSION
 from alliance_risk.models.errors import ScenarioError
 from alliance_risk.models.sampling import saltelli_rows
 from alliance_risk.models.scenario import Scenario, load_scenario, parse_scenario
 from alliance_risk.pipeline.engine.execute import dask_client, run_blocks
+from alliance_risk.pipeline.engine.inprocess import EXECUTORS, run_blocks_inprocess
 from alliance_risk.pipeline.engine.plan import DEFAULT_BLOCK_SIZE, PlanError, RunSpec
-from alliance_risk.pipeline.engine.stats import CONTINUOUS, merge, probability
-from alliance_risk.pipeline.store import ForecastStore, StoreError, new_run_id, open_store
-from alliance_risk.pipeline.store.schema import HEADLINES, SCHEMA_VERSION, build_dataset
+from alliance_risk.pipeline.engine.stats import merge, probability
+from alliance_risk.pipeline.outputs import BY_NAME, HEADLINES
+from alliance_risk.pipeline.store import ForecastStore, StoreError, new_run_id, open_store, samples
+from alliance_risk.pipeline.store.schema import SCHEMA_VERSION, build_dataset
 
 DEFAULT_STORE = "forecasts.zarr"
 DEFAULT_SIMS = 100_000
+INPROCESS = object()  # what _client yields for the in-process executor
 
 
 @dataclass
@@ -96,11 +98,14 @@ def run_forecast(
     max_sims: int = 10_000_000,
     progress: bool | None = None,
     client=None,
+    executor: str = "dask",
     storage_options: dict | None = None,
     run_id: str | None = None,
 ) -> RunResult:
     """Run a forecast and publish it; returns the run id and the Dataset.
 
+    ``executor``: "dask" (``client``, else ``scheduler``, else a new LocalCluster) or
+    "inprocess" (this process, no cluster: same blocks, bitwise the same result).
     ``store`` is a local path or an fsspec URL (``s3://bucket/forecasts.zarr``);
     ``storage_options`` go to its filesystem (credentials, endpoint). With ``run_id``, the
     call is idempotent: a run of that id already published is returned as is, and one left
@@ -121,13 +126,14 @@ def run_forecast(
             if not _same_plan(fs.read_manifest(run_id), sc, spec):
                 raise PlanError(f"run {run_id} is staged with a different scenario or plan")
             return resume_run(
-                fs, run_id, scheduler=scheduler, workers=workers, progress=progress, client=client
-            )
+                fs, run_id, scheduler=scheduler, workers=workers, progress=progress,
+                client=client, executor=executor,
+            )  # fmt: skip
     run_id = run_id or new_run_id(sc.name, seed)
     manifest = _manifest(
         run_id, sc, spec, keep_samples=keep_samples, target_se=target_se, max_sims=max_sims
     )
-    with _client(client, scheduler, workers) as c:  # reach the cluster before writing
+    with _client(client, scheduler, workers, executor) as c:  # reach the cluster before writing
         fs.create_staging(run_id, manifest)
         return _complete(fs, run_id, sc, spec, manifest, progress, c)
 
@@ -199,6 +205,7 @@ def resume_run(
     workers=None,
     progress=None,
     client=None,
+    executor: str = "dask",
     storage_options: dict | None = None,
 ) -> RunResult:
     """Finish a run that was killed part-way, from its completed blocks."""
@@ -212,7 +219,7 @@ def resume_run(
             "differs — resume without a scenario or start a new run"
         )
     spec = RunSpec(**manifest["spec"])
-    with _client(client, scheduler, workers) as c:
+    with _client(client, scheduler, workers, executor) as c:
         return _complete(fs, run_id, sc, spec, manifest, progress, c)
 
 
@@ -225,6 +232,7 @@ def extend_run(
     workers=None,
     progress=None,
     client=None,
+    executor: str = "dask",
     storage_options: dict | None = None,
 ) -> RunResult:
     """A new run with ``sims`` simulations in all, reusing a published run's blocks.
@@ -252,7 +260,7 @@ def extend_run(
         max_sims=spec.total_sims,
         extends={"run_id": base, "n_blocks": old.n_blocks},
     )
-    with _client(client, scheduler, workers) as c:
+    with _client(client, scheduler, workers, executor) as c:
         fs.create_staging(new_id, manifest)
         return _complete(fs, new_id, sc, spec, manifest, progress, c)
 
@@ -260,22 +268,23 @@ def extend_run(
 def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
     t0 = time.perf_counter()
     first = manifest["extends"]["n_blocks"] if manifest["extends"] else 0
-    samples_path = None
+    sink = None
     if manifest["keep_samples"]:
-        samples_path = (_samples_group(fs, run_id, sc, spec, manifest), fs.storage_options)
+        base = manifest["extends"]["run_id"] if manifest["extends"] else None
+        sink = samples.prepare(fs, run_id, sc, spec.total_sims, spec.block_size, extends=base)
     ran = 0
     timings: list = []
     while True:
         done = fs.done_blocks(run_id)
         todo = [b for b in range(first, spec.n_blocks) if b not in done]
-        run_blocks(
-            c,
+        run = run_blocks_inprocess if c is INPROCESS else partial(run_blocks, c)
+        run(
             sc,
             spec,
             todo,
             lambda b, st: fs.save_block(run_id, b, st),
             run_key=run_id,
-            samples_path=samples_path,
+            sink=sink,
             progress=progress,
             done=len(done) + first,
             timings=timings,
@@ -288,8 +297,8 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         spec = dataclasses.replace(spec, sims=more)
         manifest["spec"] = dataclasses.asdict(spec)
         fs.write_manifest(run_id, manifest)
-        if samples_path:
-            _grow_samples(fs, samples_path[0], spec)
+        if sink is not None:
+            samples.grow(fs, sink.location, spec.total_sims)
     ds = build_dataset(sc, totals)
     ds.attrs.update(_run_attrs(run_id, sc, spec, manifest, totals))
     entry = {
@@ -316,8 +325,14 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
 
 
 @contextmanager
-def _client(client, scheduler, workers):
-    """The given Client, or one on ``scheduler`` / a new LocalCluster (closed on exit)."""
+def _client(client, scheduler, workers, executor: str = "dask"):
+    """The given Client, or one on ``scheduler`` / a new LocalCluster (closed on exit); for
+    the in-process executor, ``INPROCESS``."""
+    if executor not in EXECUTORS:
+        raise PlanError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor == "inprocess":
+        yield INPROCESS
+        return
     if client is not None:
         yield client
         return
@@ -344,14 +359,8 @@ def _adaptive_sims(totals: dict, spec: RunSpec, manifest: dict) -> int | None:
         return None
     n = int(totals["n_sims"])
     worst = 0.0  # the largest variance of one simulation's worth, n se^2 (cluster-robust)
-    for name in (
-        "n_intact",
-        "n_intact_with_hegemon",
-        "n_any_withdrawal",
-        "n_hegemon_withdrawn",
-        "n_conflict",
-    ):
-        _, se = probability(totals, name)
+    for name in HEADLINES:
+        _, se = probability(totals, BY_NAME[name].total)
         worst = max(worst, n * float(se[-1]) ** 2)
     needed = math.ceil(max(worst, 1e-12) / target**2)
     if needed <= n or n >= manifest["max_sims"]:
@@ -384,56 +393,6 @@ def _run_attrs(run_id, sc: Scenario, spec: RunSpec, manifest: dict, totals: dict
         "created": manifest["created"],
         "headline_variables": list(HEADLINES),
     }
-
-
-def _samples_group(
-    fs: ForecastStore, run_id: str, sc: Scenario, spec: RunSpec, manifest: dict
-) -> str:
-    path = f"{fs.staging(run_id)}/samples"
-    if fs.exists(f"{path}/zarr.json"):
-        return path
-    if manifest["extends"]:  # share the base run's blocks, then grow to the new size
-        fs.copy_tree(f"{fs.run_path(manifest['extends']['run_id'])}/samples", path)
-        _grow_samples(fs, path, spec)
-        return path
-    g = fs.open_group(path, mode="w", zarr_format=3)
-    n, B, N = spec.total_sims, spec.block_size, len(sc.members)
-    g.attrs.update(description="per-simulation results (--keep-samples)")
-    arrays = {
-        "parameters": ((n, len(sc.parameter_names)), "float64", ["sim", "parameter"]),
-        "withdrawal_step": ((n, N), "int16", ["sim", "member"]),
-        "dissolution_step": ((n,), "int16", ["sim"]),
-        "dissolution_cause": ((n,), "int8", ["sim"]),
-        "onset_step": ((n,), "int16", ["sim"]),
-        "final_members": ((n,), "int16", ["sim"]),
-        **{f"final_{c.name}": ((n,), "float32", ["sim"]) for c in CONTINUOUS},
-    }
-    for name, (shape, dtype, dims) in arrays.items():
-        chunks = (B, *shape[1:])
-        a = g.create_array(
-            name,
-            shape=shape,
-            chunks=chunks,
-            dtype=dtype,
-            fill_value=-1 if dtype.startswith("int") else np.nan,
-            dimension_names=dims,
-        )
-        a.attrs["long_name"] = name.replace("_", " ")
-    names = g.create_array(
-        "parameter",
-        shape=(len(sc.parameter_names),),
-        dtype=zarr.dtype.VariableLengthUTF8(),
-        dimension_names=["parameter"],
-    )
-    names[:] = np.array(sc.parameter_names, dtype=object)
-    return path
-
-
-def _grow_samples(fs: ForecastStore, path: str, spec: RunSpec) -> None:
-    g = fs.open_group(path, mode="r+")
-    for name, arr in g.arrays():
-        if name != "parameter" and arr.shape[0] < spec.total_sims:
-            arr.resize((spec.total_sims, *arr.shape[1:]))
 
 
 def open_run(

@@ -65,15 +65,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def print_headlines(ds, run_id: str) -> None:
-    from alliance_risk.pipeline.store.schema import headline_table
+    from alliance_risk.pipeline.products.headlines import headline_table
 
-    rows = headline_table(ds)
+    cols, rows = headline_table(ds)
     width = max(len(r[0]) for r in rows)
     print(
         f"run {run_id}: {ds.attrs['scenario_name']}, {ds.attrs['sims']:,} simulations, "
         f"seed {ds.attrs['seed']}, sampler {ds.attrs['sampler']}"
     )
-    print(f"{'':<{width}}  {'1 yr':>17}  {'5 yr':>17}  {'10 yr':>17}")
+    print(f"{'':<{width}}  " + "  ".join(f"{c:>17}" for c in cols))
     for name, cells in rows:
         print(f"{name:<{width}}  " + "  ".join(f"{c:>17}" for c in cells))
 
@@ -82,7 +82,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from alliance_risk.pipeline.api import extend_run, resume_run, run_forecast
 
     common = dict(
-        scheduler=args.scheduler, workers=args.workers, progress=False if args.no_progress else None
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=False if args.no_progress else None,
+        executor=args.executor,
     )
     if args.resume:
         res = resume_run(args.store, args.resume, args.scenario, **common)
@@ -229,6 +232,12 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
         help="Dask scheduler address (default $DASK_SCHEDULER_ADDRESS, else a local cluster)",
     )
     p.add_argument("--workers", type=int, help="local cluster workers (default: one per core)")
+    p.add_argument(
+        "--executor",
+        choices=["dask", "inprocess"],
+        default="dask",
+        help="dask (default) or inprocess: this process, no cluster, bitwise the same result",
+    )
     p.add_argument("--sampler", choices=["mc", "lhs", "sobol", "saltelli"], default="mc")
     p.add_argument(
         "--block-size",
@@ -284,12 +293,13 @@ def main(argv: Sequence[str] | None = None, extend: Callable[[Any], None] | None
         parser.print_help()
         return 0
     from alliance_risk.pipeline.engine.execute import ClusterError
+    from alliance_risk.pipeline.engine.inprocess import BlockError
     from alliance_risk.pipeline.engine.plan import PlanError
     from alliance_risk.pipeline.store import StoreError
 
     try:
         return args.func(args)
-    except (*USER_ERRORS, PlanError, StoreError, ClusterError) as err:
+    except (*USER_ERRORS, PlanError, StoreError, ClusterError, BlockError) as err:
         for line in str(err).splitlines() or [type(err).__name__]:
             print(
                 f"alliance-risk: {line}" if not line.startswith(("/", ".")) else line,

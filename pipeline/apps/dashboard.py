@@ -19,8 +19,8 @@ from bokeh.plotting import figure
 from bokeh.transform import dodge
 from tornado.web import RequestHandler
 
+from alliance_risk.pipeline.products.headlines import interval95
 from alliance_risk.pipeline.store import open_store
-from alliance_risk.pipeline.store.schema import interval95
 
 HEADS = {"p_intact": "intact", "p_any_withdrawal": "any withdrawal", "p_conflict": "conflict"}
 COLORS = {"p_intact": "#1f77b4", "p_any_withdrawal": "#ff7f0e", "p_conflict": "#d62728"}

@@ -13,11 +13,9 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from alliance_risk.pipeline.outputs import years_ahead
+from alliance_risk.pipeline.outputs import horizon_index, years_ahead
+from alliance_risk.pipeline.products.headlines import HORIZONS, headline_table, interval95
 from alliance_risk.pipeline.store import ForecastStore, StoreError, open_store
-from alliance_risk.pipeline.store.schema import headline_table, interval95
-
-HORIZONS = (1, 5, 10)  # years
 
 
 def _years(ds: xr.Dataset) -> np.ndarray:
@@ -95,7 +93,7 @@ def members_remaining(ds: xr.Dataset, out: Path, horizons=HORIZONS) -> str:
     n = ds["n_members"].values
     width = 0.8 / len(horizons)
     for k, year in enumerate(horizons):
-        i = min(round(4 * year), ds.sizes["time"] - 1)
+        i = horizon_index(ds["time"].values, year)
         offset = (k - (len(horizons) - 1) / 2) * width
         ax.bar(n + offset, ds["members_pmf"].values[i], width, label=f"{year:g} yr")
     hi = int(n[ds["members_pmf"].values.sum(axis=0) > 0].max())
@@ -219,10 +217,12 @@ def write_report(
 
 
 def _html(ds: xr.Dataset, rid: str, figures: list[str]) -> str:
+    cols, table = headline_table(ds)
     rows = "".join(
         f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
-        for name, cells in headline_table(ds)
+        for name, cells in table
     )
+    head = "".join(f"<th>{c}</th>" for c in cols)
     imgs = "".join(
         f'<figure><img src="{f}.png" alt="{f}"><figcaption>{f.replace("_", " ")} '
         f'(<a href="{f}.svg">SVG</a>)</figcaption></figure>'
@@ -236,7 +236,7 @@ text-align:right}}figure{{margin:1em 0}}img{{max-width:100%}}</style></head><bod
 <h1>{html.escape(a["scenario_name"])}: run {html.escape(rid)}</h1>
 <p>{a["sims"]:,} simulations, seed {a["seed"]}, sampler {a["sampler"]}, created {a["created"]};
 model {a["model_version"]}, package {a["package_version"]}.</p>
-<table id="headlines"><tr><th></th><th>1 yr</th><th>5 yr</th><th>10 yr</th></tr>{rows}</table>
+<table id="headlines"><tr><th></th>{head}</tr>{rows}</table>
 {imgs}
 </body></html>
 """

@@ -16,13 +16,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import dask
-import zarr
 from dask.distributed import Client, LocalCluster, as_completed
 from tqdm.auto import tqdm
 
 from alliance_risk.models.scenario import Scenario
+from alliance_risk.pipeline.engine.block import Sink, simulate_block
 from alliance_risk.pipeline.engine.plan import RunSpec
-from alliance_risk.pipeline.engine.stats import simulate_block
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 RETRIES = 3
@@ -85,18 +84,9 @@ def _tune_malloc() -> None:
         pass
 
 
-def _block_task(scenario: Scenario, spec: RunSpec, block: int, samples_path: tuple | None):
+def _block_task(scenario: Scenario, spec: RunSpec, block: int, sink: Sink | None):
     _tune_malloc()
-    stats, samples, timing = simulate_block(
-        scenario, spec, block, keep_samples=samples_path is not None
-    )
-    if samples is not None:
-        location, storage_options = samples_path
-        group = zarr.open_group(location, mode="r+", storage_options=storage_options)
-        lo, hi = block * spec.block_size, (block + 1) * spec.block_size
-        for name, values in samples.items():
-            group[name][lo:hi] = values  # whole chunks: one writer per chunk
-    return stats, timing
+    return simulate_block(scenario, spec, block, sink)
 
 
 def run_blocks(
@@ -106,7 +96,7 @@ def run_blocks(
     blocks: Iterable[int],
     on_block: Callable[[int, dict], None],
     run_key: str,
-    samples_path: tuple[str, dict | None] | None = None,
+    sink: Sink | None = None,
     progress: bool | Callable[[int, int], None] | None = None,
     done: int = 0,
     timings: list | None = None,
@@ -142,7 +132,7 @@ def run_blocks(
             scen,
             spec,
             b,
-            samples_path,
+            sink,
             key=f"{run_key}-b{b}",
             retries=RETRIES,
             pure=False,

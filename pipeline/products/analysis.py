@@ -25,7 +25,9 @@ from scipy import stats
 from alliance_risk.models.layout import NEVER
 from alliance_risk.models.sampling import varying_columns
 from alliance_risk.pipeline.api import run_scenario
-from alliance_risk.pipeline.store import ForecastStore, StoreError
+from alliance_risk.pipeline.outputs import horizon_index
+from alliance_risk.pipeline.store import ForecastStore
+from alliance_risk.pipeline.store.samples import open_samples
 from alliance_risk.pipeline.store.schema import SCHEMA_VERSION
 
 # outcome -> (description, function of the samples group and the horizon T)
@@ -41,13 +43,9 @@ BINARY = ("any_withdrawal", "dissolution", "conflict", "conflict_5y")
 
 def load_samples(fs: ForecastStore, run_id: str) -> tuple[np.ndarray, list[str], dict]:
     """(inputs (sims, inputs), input names, outcomes {name: (sims,)}) of a kept-samples run."""
-    attrs = fs.run_attrs(run_id)
-    if not attrs.get("keep_samples"):
-        raise StoreError(
-            f"run {run_id} has no per-simulation samples: rerun it with --keep-samples"
-        )
-    g = fs.open_group(f"{fs.run_path(run_id)}/samples")
-    T = int(fs.open_run(run_id).sizes["time"]) - 1
+    g = open_samples(fs, run_id)
+    time = fs.open_run(run_id)["time"].values
+    T, five = len(time) - 1, horizon_index(time, 5)
     X = g["parameters"][:]
     names = [str(n) for n in g["parameter"][:]]
     wd = g["withdrawal_step"][:]
@@ -56,7 +54,7 @@ def load_samples(fs: ForecastStore, run_id: str) -> tuple[np.ndarray, list[str],
         "any_withdrawal": (wd.min(axis=1) <= T).astype(np.float64),
         "dissolution": (g["dissolution_step"][:] <= T).astype(np.float64),
         "conflict": (onset <= T).astype(np.float64),
-        "conflict_5y": (onset <= min(20, T)).astype(np.float64),
+        "conflict_5y": (onset <= five).astype(np.float64),
         "cohesion_final": g["final_cohesion"][:].astype(np.float64),
     }
     assert NEVER > T  # events that did not happen are stored as NEVER

@@ -17,8 +17,10 @@ import xarray as xr
 
 from alliance_risk.models.layout import NEVER
 from alliance_risk.pipeline.api import run_scenario
+from alliance_risk.pipeline.outputs import HEADLINES
 from alliance_risk.pipeline.store import ForecastStore, StoreError
-from alliance_risk.pipeline.store.schema import HEADLINES, SCHEMA_VERSION
+from alliance_risk.pipeline.store.samples import open_samples
+from alliance_risk.pipeline.store.schema import SCHEMA_VERSION
 
 # headline -> True when it is a survival probability P(time > t), False for P(time <= t)
 SURVIVAL = {
@@ -74,8 +76,8 @@ def compare_runs(fs: ForecastStore, baseline: str, others: list[str]) -> xr.Data
     n = int(base_attrs["sims"])
     step = int(base_attrs["block_size"])
     sums = {h: np.zeros((len(others), 4, T + 1), np.int64) for h in HEADLINES}
-    gb = fs.open_group(f"{fs.run_path(baseline)}/samples")
-    groups = [fs.open_group(f"{fs.run_path(rid)}/samples") for rid in others]
+    gb = open_samples(fs, baseline)
+    groups = [open_samples(fs, rid) for rid in others]
     heg_b = run_scenario(base_attrs).hegemon_index
     heg = [run_scenario(a).hegemon_index for a in attrs]
     for lo in range(0, n, step):  # one chunk of every run at a time: memory stays bounded

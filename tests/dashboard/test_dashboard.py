@@ -32,11 +32,17 @@ def _runs(url: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory, client):
+def dashboard(tmp_path_factory):
     store = tmp_path_factory.mktemp("dash") / "f.zarr"
     for name in ("nato-2025", "detente"):
         run_forecast(
-            name, sims=BLOCK, seed=1, block_size=BLOCK, store=store, client=client, progress=False
+            name,
+            sims=BLOCK,
+            seed=1,
+            block_size=BLOCK,
+            store=store,
+            executor="inprocess",
+            progress=False,
         )
     port = _free_port()
     proc = subprocess.Popen(
@@ -98,12 +104,18 @@ def test_scrubbing_time_and_picking_a_member(dashboard):
     b.wait(f"{MODEL}('summary').text.includes('detente')")
 
 
-def test_new_runs_appear_and_incomplete_ones_do_not(dashboard, client):
+def test_new_runs_appear_and_incomplete_ones_do_not(dashboard):
     store, url, b = dashboard
     fs = open_store(store, create=False)
     fs.create_staging("half-written", {"run_id": "half-written"})
     res = run_forecast(
-        "us-pivot", sims=BLOCK, seed=1, block_size=BLOCK, store=store, client=client, progress=False
+        "us-pivot",
+        sims=BLOCK,
+        seed=1,
+        block_size=BLOCK,
+        store=store,
+        executor="inprocess",
+        progress=False,
     )
     b.wait(f"{MODEL}('scenario').options.includes('us-pivot')", timeout=30)
     seen = _runs(url)

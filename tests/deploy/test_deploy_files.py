@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from alliance_risk.flows.commands import add_flow_commands
 from alliance_risk.pipeline.apps.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def test_compose_services_share_the_image_and_agree_on_addresses():
 
 
 def test_container_commands_exist():
-    parser = build_parser(add_flow_commands)
+    parser = build_parser()  # the flows' commands come through the entry point
     args = parser.parse_args(_compose()["services"]["serve"]["command"][1:])
     assert args.command == "serve"
     for tool in ("dask", "prefect"):
@@ -141,9 +141,42 @@ def test_kustomize_renders_the_manifests():
     assert images == {"registry.example.org/alliance-risk:0.1.0"}
 
 
-def test_dockerfile_installs_the_package_and_exposes_the_ports():
+def _copied(dockerfile: str) -> set[str]:
+    """Repository paths the Dockerfile COPYs into the image (sources of COPY lines)."""
+    out: set[str] = set()
+    for line in re.findall(r"^COPY\s+(.+)$", dockerfile, re.M):
+        *sources, _dest = line.split()
+        out |= {src.rstrip("/").removeprefix("./") for src in sources}
+    return out
+
+
+def test_the_image_gets_every_file_the_package_build_reads():
+    """The Dockerfile copies what pyproject.toml builds from (each package folder, the
+    readme) and what the deployments need (prefect.yaml), then installs that with the s3
+    extra: a new package folder or data file left out of the image fails here."""
     text = (DEPLOY / "Dockerfile").read_text()
-    assert re.search(r'pip install "\.\[s3\]"', text)
-    for part in ("models", "pipeline", "flows", "prefect.yaml", "pyproject.toml"):
-        assert part in text
-    assert "EXPOSE 4200 8786 8787" in text
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    needed = {"pyproject.toml", meta["project"]["readme"], "prefect.yaml"}
+    needed |= set(meta["tool"]["setuptools"]["package-dir"].values())
+    assert all((ROOT / p).exists() for p in needed)
+    assert needed <= _copied(text), f"not copied into the image: {needed - _copied(text)}"
+    install = re.search(r"pip install (\S+)", text).group(1).strip('"')
+    assert (
+        install.startswith(".[")
+        and "s3" in install
+        and "s3" in meta["project"]["optional-dependencies"]
+    )
+
+
+def test_the_image_exposes_the_ports_its_services_listen_on():
+    exposed = set(
+        re.search(r"^EXPOSE (.+)$", (DEPLOY / "Dockerfile").read_text(), re.M).group(1).split()
+    )
+    services = _compose()["services"]
+    listening = set()
+    for name in ("prefect-server", "dask-scheduler"):
+        cmd = services[name]["command"]
+        listening.add(str(cmd[cmd.index("--port") + 1]))
+    dash = services["dask-scheduler"]["command"]
+    listening.add(str(dash[dash.index("--dashboard-address") + 1]).rsplit(":", 1)[-1])
+    assert listening == exposed

@@ -43,7 +43,7 @@ def test_rank_importance_of_a_linear_model():
 
 
 @pytest.fixture(scope="module")
-def coupled_runs(tmp_path_factory, client):
+def coupled_runs(tmp_path_factory):
     """The same LHS design with the politics -> withdrawal coupling on and off."""
     store = tmp_path_factory.mktemp("an") / "f.zarr"
     sc = load_scenario("nato-2025")
@@ -55,7 +55,7 @@ def coupled_runs(tmp_path_factory, client):
         block_size=BLOCK,
         keep_samples=True,
         store=store,
-        client=client,
+        executor="inprocess",
         progress=False,
     )
     on_run = run_forecast(sc, **kw)
@@ -86,13 +86,13 @@ def test_analyses_are_stored_listed_and_readable(coupled_runs):
     assert float(again["prim_density"].sel(prim_outcome="any_withdrawal")) > base_rate
 
 
-def test_analysis_needs_kept_samples(tmp_path, client):
+def test_analysis_needs_kept_samples(tmp_path):
     res = run_forecast(
         "detente",
         sims=BLOCK,
         block_size=BLOCK,
         store=tmp_path / "f.zarr",
-        client=client,
+        executor="inprocess",
         progress=False,
     )
     with pytest.raises(StoreError, match="--keep-samples"):
@@ -165,7 +165,7 @@ def test_saltelli_rows_do_not_depend_on_how_base_points_are_split():
     assert np.array_equal(whole[d + 2], whole[0]) and src[d + 3] == d + 3
 
 
-def test_sobol_total_index_of_a_switched_off_coupling_is_zero(tmp_path, client):
+def test_sobol_total_index_of_a_switched_off_coupling_is_zero(tmp_path):
     """Saltelli run distributed like any other; with politics -> withdrawal off, the
     sceptic hazard ratio cannot act: its total index is exactly 0 (shared innovations)."""
     sc = load_scenario("nato-2025")
@@ -176,7 +176,7 @@ def test_sobol_total_index_of_a_switched_off_coupling_is_zero(tmp_path, client):
         seed=2,
         sampler="saltelli",
         store=tmp_path / "f.zarr",
-        client=client,
+        executor="inprocess",
         progress=False,
     )
     rows = saltelli_rows(off)  # rows of one Saltelli base point

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -17,10 +18,29 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_help_lists_the_commands():
-    out = cli("--help")
+PIPELINE_COMMANDS = {"scenarios", "validate", "run", "runs", "show", "discard", "analyse",
+                     "report", "dashboard"}  # fmt: skip
+FLOW_COMMANDS = {"forecast", "cluster-run", "compare", "serve"}  # via the entry point
+
+
+def test_one_cli_has_the_commands_of_every_layer():
+    """The parser holds the pipeline's commands and, through the entry-point group
+    alliance_risk.commands, the flows' (the pipeline never imports the flows); every
+    command parses its own --help."""
+    import argparse
+
+    from alliance_risk.pipeline.apps.cli import build_parser, contributed_commands
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == PIPELINE_COMMANDS | FLOW_COMMANDS
+    assert [f.__module__ for f in contributed_commands()] == ["alliance_risk.flows.commands"]
+    for name, command in sub.choices.items():
+        assert command.format_help().startswith(f"usage: alliance-risk {name}")
+    out = cli("--help")  # and the console module, as a user runs it
     assert out.returncode == 0
-    assert "scenarios" in out.stdout and "validate" in out.stdout
+    listed = set(re.findall(r"^    (\S+)", out.stdout, re.M))
+    assert listed == PIPELINE_COMMANDS | FLOW_COMMANDS
 
 
 def test_scenarios_lists_builtins_and_shows_toml():

@@ -21,14 +21,21 @@ SIMS = 3 * BLOCK
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, client):
+def reference(tmp_path_factory):
     store = tmp_path_factory.mktemp("ref") / "f.zarr"
     res = run_forecast(
-        "nato-2025", sims=SIMS, seed=7, store=store, block_size=BLOCK, client=client, progress=False
+        "nato-2025",
+        sims=SIMS,
+        seed=7,
+        store=store,
+        block_size=BLOCK,
+        executor="inprocess",
+        progress=False,
     )
     return res
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize(
     "workers, processes",
     [(1, True), (4, True), (2, False)],
@@ -37,6 +44,7 @@ def reference(tmp_path_factory, client):
 def test_results_are_bitwise_identical_whatever_the_cluster(
     tmp_path, reference, workers, processes
 ):
+    """The reference ran in process; Dask on any cluster gives bitwise the same run."""
     with (
         LocalCluster(
             n_workers=workers,
@@ -60,14 +68,14 @@ def test_results_are_bitwise_identical_whatever_the_cluster(
     assert totals_digest(res.store) == totals_digest(reference.store)
 
 
-def test_a_different_seed_gives_different_results(tmp_path, client, reference):
+def test_a_different_seed_gives_different_results(tmp_path, reference):
     res = run_forecast(
         "nato-2025",
         sims=SIMS,
         seed=8,
         store=tmp_path / "f.zarr",
         block_size=BLOCK,
-        client=client,
+        executor="inprocess",
         progress=False,
     )
     assert (
@@ -75,12 +83,18 @@ def test_a_different_seed_gives_different_results(tmp_path, client, reference):
     )
 
 
-def test_extend_n_to_2n_equals_a_2n_run(tmp_path, client, reference):
+def test_extend_n_to_2n_equals_a_2n_run(tmp_path, reference):
     store = tmp_path / "f.zarr"
     base = run_forecast(
-        "nato-2025", sims=SIMS, seed=7, store=store, block_size=BLOCK, client=client, progress=False
+        "nato-2025",
+        sims=SIMS,
+        seed=7,
+        store=store,
+        block_size=BLOCK,
+        executor="inprocess",
+        progress=False,
     )
-    ext = extend_run(store, base.run_id, 2 * SIMS, client=client, progress=False)
+    ext = extend_run(store, base.run_id, 2 * SIMS, executor="inprocess", progress=False)
     assert ext.blocks_run == 3
     full = run_forecast(
         "nato-2025",
@@ -88,19 +102,19 @@ def test_extend_n_to_2n_equals_a_2n_run(tmp_path, client, reference):
         seed=7,
         store=tmp_path / "g.zarr",
         block_size=BLOCK,
-        client=client,
+        executor="inprocess",
         progress=False,
     )
     assert dataset_digest(ext.dataset) == dataset_digest(full.dataset)
     assert ext.dataset.attrs["extends"] == base.run_id
     with pytest.raises(PlanError, match="must exceed"):
-        extend_run(store, base.run_id, SIMS, client=client, progress=False)
+        extend_run(store, base.run_id, SIMS, executor="inprocess", progress=False)
 
 
-def test_killed_run_resumes_without_recomputing_blocks(tmp_path, client):
+def test_killed_run_resumes_without_recomputing_blocks(tmp_path):
     """Kill a CLI run with SIGKILL after some blocks; resume it; compare with a clean run."""
     store = tmp_path / "f.zarr"
-    sims, block = 12 * 1000, 1000
+    sims, block = 40 * 1000, 1000
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -116,8 +130,8 @@ def test_killed_run_resumes_without_recomputing_blocks(tmp_path, client):
             str(store),
             "--block-size",
             str(block),
-            "--workers",
-            "1",
+            "--executor",
+            "inprocess",
             "--no-progress",
         ],
         stdout=subprocess.PIPE,
@@ -138,24 +152,24 @@ def test_killed_run_resumes_without_recomputing_blocks(tmp_path, client):
     proc.wait()
     run_id = staged[0].name
     done = len(fs.done_blocks(run_id))
-    assert 3 <= done < 12
+    assert 3 <= done < 40
     assert fs.catalog() == []  # the killed run was never published
-    res = resume_run(store, run_id, client=client, progress=False)
-    assert res.blocks_run == 12 - done
+    res = resume_run(store, run_id, executor="inprocess", progress=False)
+    assert res.blocks_run == 40 - done
     clean = run_forecast(
         "nato-2025",
         sims=sims,
         seed=11,
         store=tmp_path / "g.zarr",
         block_size=block,
-        client=client,
+        executor="inprocess",
         progress=False,
     )
     assert dataset_digest(res.dataset) == dataset_digest(clean.dataset)
     assert [e["run_id"] for e in fs.catalog()] == [run_id]
 
 
-def test_resume_with_a_different_scenario_is_refused(tmp_path, client):
+def test_resume_with_a_different_scenario_is_refused(tmp_path):
     store = tmp_path / "f.zarr"
     fs = ForecastStore(store)
     fs.create_staging(
@@ -178,10 +192,10 @@ def test_resume_with_a_different_scenario_is_refused(tmp_path, client):
         },
     )
     with pytest.raises(PlanError, match="differs"):
-        resume_run(store, "r1", "detente", client=client)
+        resume_run(store, "r1", "detente", executor="inprocess")
 
 
-def test_adaptive_sample_size_meets_the_target_se(tmp_path, client):
+def test_adaptive_sample_size_meets_the_target_se(tmp_path):
     res = run_forecast(
         "nato-2025",
         sims=BLOCK,
@@ -189,7 +203,7 @@ def test_adaptive_sample_size_meets_the_target_se(tmp_path, client):
         store=tmp_path / "f.zarr",
         block_size=BLOCK,
         target_se=0.006,
-        client=client,
+        executor="inprocess",
         progress=False,
     )
     ds = res.dataset
@@ -199,7 +213,7 @@ def test_adaptive_sample_size_meets_the_target_se(tmp_path, client):
     assert res.sims % BLOCK == 0
 
 
-def test_keep_samples_stores_per_simulation_results(tmp_path, client):
+def test_keep_samples_stores_per_simulation_results(tmp_path):
     import zarr
 
     res = run_forecast(
@@ -209,7 +223,7 @@ def test_keep_samples_stores_per_simulation_results(tmp_path, client):
         store=tmp_path / "f.zarr",
         block_size=BLOCK,
         keep_samples=True,
-        client=client,
+        executor="inprocess",
         progress=False,
     )
     g = zarr.open_group(str(res.store / "samples"), mode="r")
@@ -236,13 +250,13 @@ def _samples_digest(path) -> dict[str, str]:
     }
 
 
-def test_extending_a_run_with_samples_equals_a_larger_run(tmp_path, client):
+def test_extending_a_run_with_samples_equals_a_larger_run(tmp_path):
     """Per-simulation samples of N extended to 2N equal those of a 2N run; the base is untouched."""
     store = tmp_path / "f.zarr"
-    common = dict(seed=5, block_size=BLOCK, keep_samples=True, client=client, progress=False)
+    common = dict(seed=5, block_size=BLOCK, keep_samples=True, executor="inprocess", progress=False)
     base = run_forecast("nato-2025", sims=2 * BLOCK, store=store, **common)
     before = _samples_digest(base.store / "samples")
-    ext = extend_run(store, base.run_id, 4 * BLOCK, client=client, progress=False)
+    ext = extend_run(store, base.run_id, 4 * BLOCK, executor="inprocess", progress=False)
     assert ext.blocks_run == 2
     full = run_forecast("nato-2025", sims=4 * BLOCK, store=tmp_path / "g.zarr", **common)
     assert _samples_digest(ext.store / "samples") == _samples_digest(full.store / "samples")
@@ -273,7 +287,7 @@ def test_a_block_that_fails_every_retry_is_one_clear_error(client):
     assert saved == []
 
 
-def test_a_retried_adaptive_run_resumes_after_it_grew(tmp_path, client):
+def test_a_retried_adaptive_run_resumes_after_it_grew(tmp_path):
     """With target_se a staged run grows past the sims first asked; retrying the same call
     (same run id) must resume it, while a different plan is still refused."""
     from alliance_risk.models.scenario import load_scenario
@@ -287,7 +301,7 @@ def test_a_retried_adaptive_run_resumes_after_it_grew(tmp_path, client):
     fs.create_staging(
         "adaptive-1", _manifest("adaptive-1", sc, grown, target_se=0.5 - 1e-9, max_sims=2 * BLOCK)
     )
-    kw = dict(seed=3, block_size=BLOCK, store=store, client=client, progress=False)
+    kw = dict(seed=3, block_size=BLOCK, store=store, executor="inprocess", progress=False)
     with pytest.raises(PlanError, match="different scenario or plan"):
         run_forecast(sc, sims=BLOCK, run_id="adaptive-1", **{**kw, "seed": 4}, target_se=0.4)
     res = run_forecast(sc, sims=BLOCK, target_se=0.4, run_id="adaptive-1", **kw)

@@ -9,6 +9,7 @@ from scipy import stats as sps
 
 from alliance_risk.models.sampling import saltelli_rows
 from alliance_risk.models.scenario import load_scenario
+from alliance_risk.pipeline.engine.block import simulate_block
 from alliance_risk.pipeline.engine.plan import RunSpec
 from alliance_risk.pipeline.engine.stats import (
     hist_quantile_se,
@@ -16,7 +17,6 @@ from alliance_risk.pipeline.engine.stats import (
     merge,
     probability,
     proportion,
-    simulate_block,
     wilson_interval,
 )
 

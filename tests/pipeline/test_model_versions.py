@@ -14,8 +14,8 @@ from store_helpers import BLOCK
 from alliance_risk.models import MODEL_VERSION
 from alliance_risk.pipeline.api import extend_run, run_forecast
 from alliance_risk.pipeline.engine.plan import PlanError
+from alliance_risk.pipeline.products.headlines import headline_table
 from alliance_risk.pipeline.store import open_store
-from alliance_risk.pipeline.store.schema import headline_table
 
 NEW_IN_SCHEMA_2 = (
     "p_conflict_given_intact",
@@ -51,14 +51,14 @@ def _listed_model(store, run_id) -> str:
 
 
 @pytest.fixture(scope="module")
-def old_store(tmp_path_factory, client):
+def old_store(tmp_path_factory):
     store = tmp_path_factory.mktemp("versions") / "f.zarr"
     res = run_forecast(
         "nato-2025",
         sims=BLOCK,
         seed=3,
         store=store,
-        client=client,
+        executor="inprocess",
         block_size=BLOCK,
         progress=False,
     )
@@ -70,12 +70,12 @@ def test_an_old_run_is_read_and_its_headlines_shown(old_store):
     store, rid = old_store
     ds = xr.open_zarr(store / "runs" / rid)
     assert ds.attrs["model_version"] == "1" and "p_conflict_given_intact" not in ds
-    rows = dict(headline_table(ds))
+    rows = dict(headline_table(ds)[1])
     assert "p_conflict" in rows and "p_conflict_given_intact" not in rows
     assert "[" not in rows["p_conflict"][0]  # no interval stored, none printed
 
 
-def test_runs_lists_the_model_version(old_store, client):
+def test_runs_lists_the_model_version(old_store):
     store, rid = old_store
     assert _listed_model(store, rid) == "1"
     new = run_forecast(
@@ -83,7 +83,7 @@ def test_runs_lists_the_model_version(old_store, client):
         sims=BLOCK,
         seed=4,
         store=store,
-        client=client,
+        executor="inprocess",
         block_size=BLOCK,
         progress=False,
     )
@@ -91,7 +91,7 @@ def test_runs_lists_the_model_version(old_store, client):
     assert _listed_model(store, new.run_id) == MODEL_VERSION
 
 
-def test_an_old_run_is_not_extended_with_the_new_model(old_store, client):
+def test_an_old_run_is_not_extended_with_the_new_model(old_store):
     store, rid = old_store
     with pytest.raises(PlanError, match=rf"run {rid} was made by model 1, this is model 2"):
-        extend_run(store, rid, sims=2 * BLOCK, client=client, progress=False)
+        extend_run(store, rid, sims=2 * BLOCK, executor="inprocess", progress=False)

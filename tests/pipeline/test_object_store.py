@@ -39,10 +39,10 @@ def s3(tmp_path_factory):
     server.stop()
 
 
-def test_run_on_s3_equals_a_local_run_and_is_listed_last(s3, tmp_path, client):
+def test_run_on_s3_equals_a_local_run_and_is_listed_last(s3, tmp_path):
     prefix, options = s3
     url = f"{prefix}/a.zarr"
-    common = dict(seed=9, block_size=BLOCK, keep_samples=True, client=client, progress=False)
+    common = dict(seed=9, block_size=BLOCK, keep_samples=True, executor="inprocess", progress=False)
     res = run_forecast("nato-2025", sims=2 * BLOCK, store=url, storage_options=options, **common)
     local = run_forecast("nato-2025", sims=2 * BLOCK, store=tmp_path / "f.zarr", **common)
     assert res.store == f"{url}/runs/{res.run_id}"
@@ -58,7 +58,7 @@ def test_run_on_s3_equals_a_local_run_and_is_listed_last(s3, tmp_path, client):
     assert (samples["onset_step"].values == local_samples["onset_step"].values).all()
 
     ext = extend_run(
-        url, res.run_id, 3 * BLOCK, client=client, progress=False, storage_options=options
+        url, res.run_id, 3 * BLOCK, executor="inprocess", progress=False, storage_options=options
     )
     big = run_forecast("nato-2025", sims=3 * BLOCK, store=tmp_path / "g.zarr", **common)
     assert ext.blocks_run == 1
@@ -86,7 +86,7 @@ def test_interrupted_run_on_s3_is_unlisted_then_resumes_exactly(s3, tmp_path, cl
     )  # a run that died after two blocks
     assert fs.catalog() == [] and fs.staged_runs() == ["r-s3"]
     assert fs.done_blocks("r-s3") == {0, 2}
-    res = resume_run(url, "r-s3", client=client, progress=False, storage_options=options)
+    res = resume_run(url, "r-s3", executor="inprocess", progress=False, storage_options=options)
     assert res.blocks_run == 2
     clean = run_forecast(
         sc,
@@ -94,7 +94,7 @@ def test_interrupted_run_on_s3_is_unlisted_then_resumes_exactly(s3, tmp_path, cl
         seed=4,
         store=tmp_path / "c.zarr",
         block_size=BLOCK,
-        client=client,
+        executor="inprocess",
         progress=False,
     )
     assert dataset_digest(res.dataset) == dataset_digest(clean.dataset)
@@ -122,8 +122,8 @@ def test_cli_reads_storage_options_from_the_environment(s3):
             str(BLOCK),
             "--store",
             url,
-            "--workers",
-            "1",
+            "--executor",
+            "inprocess",
             "--no-progress",
         ],
         capture_output=True,

@@ -12,8 +12,8 @@ import zarr
 from store_helpers import BLOCK, tree_digest
 
 from alliance_risk.pipeline.api import run_forecast
+from alliance_risk.pipeline.outputs import HEADLINES
 from alliance_risk.pipeline.store import ForecastStore, StoreError
-from alliance_risk.pipeline.store.schema import HEADLINES
 
 ALLIANCE_VARS = {
     "p_intact": ("time",),
@@ -71,7 +71,7 @@ RUN_ATTRS = (
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory, client):
+def published(tmp_path_factory):
     store = tmp_path_factory.mktemp("s") / "f.zarr"
     res = run_forecast(
         "nato-2025",
@@ -79,7 +79,7 @@ def published(tmp_path_factory, client):
         seed=1,
         store=store,
         block_size=BLOCK,
-        client=client,
+        executor="inprocess",
         progress=False,
     )
     return store, res

@@ -1,0 +1,123 @@
+"""Property-based tests of the mergeable statistics against numpy oracles (hypothesis).
+
+Each estimator of ``engine.stats`` is an array-in, array-out function; these tests state
+what it must equal for any input: a merge of blocks equals the statistics of the
+concatenation, cumulative counts equal a direct comparison, histogram quantiles lie within
+one bin of numpy's quantile, a mean and its error equal numpy's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from alliance_risk.pipeline.engine.stats import (
+    cumulative_counts,
+    hist_quantiles,
+    histogram_rows,
+    mean_se,
+    merge,
+    probability,
+    proportion,
+    wilson_interval,
+)
+
+SETTINGS = settings(max_examples=60, deadline=None)
+T = 12
+
+
+def _steps(shape):
+    """Event steps in 0..T, or 32767 (NEVER: did not happen)."""
+    return hnp.arrays(np.int16, shape, elements=st.sampled_from([*range(T + 1), 32767]))
+
+
+@SETTINGS
+@given(_steps(st.tuples(st.integers(1, 40), st.integers(1, 4))))
+def test_cumulative_counts_equal_a_direct_comparison(steps):
+    got = cumulative_counts(steps, T)
+    want = (steps[None, :, :] <= np.arange(T + 1)[:, None, None]).sum(axis=1)
+    np.testing.assert_array_equal(got, want)
+    assert (np.diff(got, axis=0) >= 0).all()  # cumulative: never decreasing
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 30), min_size=1, max_size=5), st.integers(0, 2**32 - 1))
+def test_merge_of_blocks_equals_the_statistics_of_all_rows(sizes, seed):
+    """Counts add exactly; float sums of a left fold in block order equal numpy's sum of the
+    per-block sums in that order (bitwise: the fold is the order)."""
+    rng = np.random.default_rng(seed)
+    blocks = [rng.integers(0, 2, (T + 1, n)).astype(bool) for n in sizes]
+    xs = [rng.normal(size=(T + 1, n)) for n in sizes]
+    total = None
+    for hit, x in zip(blocks, xs, strict=True):
+        stats = {
+            "n_sims": np.array(hit.shape[1], np.int32),
+            "n_event": hit.sum(axis=1).astype(np.int32),
+            "x_sum": x.sum(axis=1),
+        }
+        total = merge(total, stats)
+    allhit = np.concatenate(blocks, axis=1)
+    assert total["n_sims"] == allhit.shape[1] and total["n_sims"].dtype == np.int64
+    np.testing.assert_array_equal(total["n_event"], allhit.sum(axis=1))
+    fold = xs[0].sum(axis=1)
+    for x in xs[1:]:
+        fold = fold + x.sum(axis=1)
+    np.testing.assert_array_equal(total["x_sum"], fold)
+
+
+@SETTINGS
+@given(
+    hnp.arrays(np.float64, st.integers(20, 400), elements=st.floats(0, 1, width=32)),
+    st.sampled_from([0.05, 0.25, 0.5, 0.75, 0.95]),
+)
+def test_histogram_quantiles_are_within_one_bin_of_numpys(x, q):
+    bins = 50
+    edges = np.linspace(0, 1, bins + 1)
+    hist = histogram_rows(x[None, :], 0.0, 1.0, bins)
+    np.testing.assert_array_equal(hist[0], np.histogram(np.minimum(x, 1 - 1e-12), edges)[0])
+    got = hist_quantiles(hist, edges, (q,))[0, 0]
+    lo = np.quantile(x, q, method="inverted_cdf")  # the sample quantile the bins bracket
+    assert abs(got - lo) <= 1.0 / bins + 1e-12
+
+
+@SETTINGS
+@given(hnp.arrays(np.float64, st.integers(2, 300), elements=st.floats(-1e3, 1e3)))
+def test_mean_and_its_error_equal_numpys(x):
+    m, se = mean_se(x.sum(), (x * x).sum(), x.size)
+    np.testing.assert_allclose(m, x.mean(), rtol=1e-9, atol=1e-9)
+    want = x.std(ddof=1) / np.sqrt(x.size)
+    np.testing.assert_allclose(se, want, rtol=1e-6, atol=1e-6 * (np.abs(x).max() + 1))
+
+
+@SETTINGS
+@given(st.integers(1, 10_000), st.data())
+def test_probability_and_wilson_interval(n, data):
+    k = data.draw(st.integers(0, n))
+    p, se = proportion(k, n)
+    assert p == k / n and se == np.sqrt(p * (1 - p) / n)
+    lo, hi = wilson_interval(p, se, n)
+    assert 0 <= lo <= p <= hi <= 1
+    assert hi - lo > 0  # never the Wald interval's zero width, even at p = 0 or 1
+    totals = {"n_sims": np.array(n), "n_x": np.array(k)}
+    assert probability(totals, "n_x") == (p, se)
+
+
+@SETTINGS
+@given(st.integers(2, 30), st.integers(2, 6), st.integers(0, 2**32 - 1))
+def test_cluster_robust_error_equals_the_between_cluster_formula(C, m, seed):
+    """Var(p) = C/(C-1) * sum_c (S_c - m p)^2 / n^2 for C clusters of m rows (S_c counts)."""
+    rng = np.random.default_rng(seed)
+    hit = rng.random((C, m)) < rng.random((C, 1))  # correlated inside a cluster
+    S = hit.sum(axis=1)
+    n = C * m
+    totals = {
+        "n_sims": np.array(n),
+        "n_x": np.array(S.sum()),
+        "n_x_cluster_sumsq": np.array((S * S).sum()),
+        "n_clusters": np.array(C),
+    }
+    p, se = probability(totals, "n_x")
+    want = np.sqrt(max(C / (C - 1) * ((S - m * p) ** 2).sum() / n**2, 0.0))
+    np.testing.assert_allclose(se, want, rtol=1e-9, atol=1e-12)
