@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 
 import alliance_risk.flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
-from alliance_risk.pipeline.api import DEFAULT_SIMS, DEFAULT_STORE
 from alliance_risk.pipeline.apps.cli import print_headlines
+from alliance_risk.pipeline.defaults import DEFAULT_SIMS, DEFAULT_STORE
 
 
 def _common(p: argparse.ArgumentParser, sims: int) -> None:

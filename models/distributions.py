@@ -13,9 +13,17 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy import special, stats
+from scipy import special
 
-Z95 = float(stats.norm.ppf(0.95))  # 1.6449: half-width of a 90% range in standard deviations
+Z95 = float(special.ndtri(0.95))  # 1.6449: half-width of a 90% range in standard deviations
+
+
+def _stats():
+    """scipy.stats, imported on first use (it costs half a second; ``validate`` and
+    ``--help`` do not need it)."""
+    from scipy import stats
+
+    return stats
 
 
 TABLE_Z = np.linspace(-7.2, 7.2, 16385)  # nodes in normal-quantile space (u in 3e-13..1-3e-13)
@@ -24,7 +32,7 @@ TABLE_Z = np.linspace(-7.2, 7.2, 16385)  # nodes in normal-quantile space (u in 
 @lru_cache(maxsize=256)
 def _quantile_table(frozen_key: tuple) -> np.ndarray:
     family, *args = frozen_key
-    dist = stats.beta(*args) if family == "beta" else stats.gamma(args[0], scale=args[1])
+    dist = _stats().beta(*args) if family == "beta" else _stats().gamma(args[0], scale=args[1])
     return dist.ppf(special.ndtr(TABLE_Z))
 
 
@@ -86,7 +94,7 @@ class Uniform(_Dist):
         return self
 
     def _frozen(self):
-        return stats.uniform(self.low, self.high - self.low)
+        return _stats().uniform(self.low, self.high - self.low)
 
     def ppf(self, u):
         return self.low + (self.high - self.low) * np.asarray(u, dtype=float)
@@ -101,7 +109,7 @@ class Normal(_Dist):
     sd: float = Field(gt=0)
 
     def _frozen(self):
-        return stats.norm(self.mean_, self.sd)
+        return _stats().norm(self.mean_, self.sd)
 
     def cdf(self, x):
         return special.ndtr((np.asarray(x, dtype=float) - self.mean_) / self.sd)
@@ -148,17 +156,18 @@ class LogNormal(_Dist):
 
     @property
     def log_params(self) -> tuple[float, float]:
-        if self.mu is not None:
+        if self.mu is not None and self.sigma is not None:
             return self.mu, self.sigma
+        assert self.median is not None and self.p05 is not None and self.p95 is not None
         return math.log(self.median), math.log(self.p95 / self.p05) / (2 * Z95)
 
     def _frozen(self):
         mu, sigma = self.log_params
-        return stats.lognorm(s=sigma, scale=math.exp(mu))
+        return _stats().lognorm(s=sigma, scale=math.exp(mu))
 
     def ppf(self, u):
         mu, sigma = self.log_params
-        return np.exp(mu + sigma * stats.norm.ppf(u))
+        return np.exp(mu + sigma * _stats().norm.ppf(u))
 
 
 class Beta(_Dist):
@@ -167,7 +176,7 @@ class Beta(_Dist):
     b: float = Field(gt=0)
 
     def _frozen(self):
-        return stats.beta(self.a, self.b)
+        return _stats().beta(self.a, self.b)
 
     def ppf(self, u):
         return _table_ppf(("beta", self.a, self.b), u)
@@ -188,11 +197,14 @@ class Gamma(_Dist):
         return self
 
     def _frozen(self):
-        return stats.gamma(self.shape, scale=self._scale)
+        return _stats().gamma(self.shape, scale=self._scale)
 
     @property
     def _scale(self) -> float:
-        return self.scale if self.scale is not None else 1.0 / self.rate
+        if self.scale is not None:
+            return self.scale
+        assert self.rate is not None  # the validator asks for one of them
+        return 1.0 / self.rate
 
     def ppf(self, u):
         return _table_ppf(("gamma", self.shape, self._scale), u)
@@ -215,7 +227,7 @@ class Triangular(_Dist):
 
     def _frozen(self):
         width = self.high - self.low
-        return stats.triang((self.mode - self.low) / width, loc=self.low, scale=width)
+        return _stats().triang((self.mode - self.low) / width, loc=self.low, scale=width)
 
     def ppf(self, u):
         return self._frozen().ppf(u)

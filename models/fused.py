@@ -60,8 +60,8 @@ class Scratch(NamedTuple):
 def scratch(n_members: int, bins: int) -> Scratch:
     N = n_members
     vec = [np.empty(N) for _ in range(10)]
-    return Scratch(
-        *vec, np.empty(N, dtype=np.bool_), np.zeros((L.N_MSUM, N)), np.zeros((N, bins), np.int64)
+    return Scratch._make(
+        [*vec, np.empty(N, dtype=np.bool_), np.zeros((L.N_MSUM, N)), np.zeros((N, bins), np.int64)]
     )
 
 
@@ -88,7 +88,7 @@ class _NoAliasCompiler(numba.core.compiler.Compiler):
         return super().define_pipelines()
 
 
-_jit = numba.njit(
+_jit = numba.njit(  # type: ignore[call-overload]  # _nrt: numba's private flag
     cache=True,
     nogil=True,
     error_model="numpy",
@@ -96,7 +96,7 @@ _jit = numba.njit(
     _nrt=False,
     pipeline_class=_NoAliasCompiler,
 )
-_part = numba.njit(
+_part = numba.njit(  # type: ignore[call-overload]
     cache=True, nogil=True, error_model="numpy", fastmath=_FAST, inline="always", _nrt=False
 )
 

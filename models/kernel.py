@@ -235,6 +235,7 @@ def initial_state(scenario: Scenario, setup: Setup, params: np.ndarray, init: St
     """State at k = 0: members active (or as observed), burdens at b0, capability in steady
     state, governments drawn from their stationary shares unless observed."""
     S, N, dt_ = setup.n_sims, setup.n_members, setup.pg.dtype
+    assert init.zm is not None and init.um is not None and init.zs is not None  # initial draws
     ms = np.zeros((L.N_MS, S, N), dtype=dt_)
     ss = np.zeros((L.N_SS, S), dtype=dt_)
     G = len(GLOBAL_NAMES)

@@ -40,7 +40,10 @@ def _check_quarter(value: str) -> str:
 
 def quarter_index(value: str) -> int:
     """Quarters since year 0 for a 'YYYYQn' string (2025Q1 -> 8100)."""
-    year, q = QUARTER_RE.match(value).groups()
+    match = QUARTER_RE.match(value)
+    if match is None:
+        raise ValueError(f"a quarter is written YYYYQn (e.g. 2025Q1), got {value!r}")
+    year, q = match.groups()
     return int(year) * 4 + int(q) - 1
 
 
@@ -237,7 +240,7 @@ class Scenario(_Frozen):
         out = np.empty((steps, len(self.members)))
         for i, m in enumerate(self.members):
             out[:, i] = m.burden
-            if m.plan_burden is not None:
+            if m.plan_burden is not None and m.plan_quarter is not None:
                 end = max((quarter_index(m.plan_quarter) - t0) / 4.0, 1e-12)
                 frac = np.clip(years / end, 0.0, 1.0)
                 out[:, i] = m.burden + (m.plan_burden - m.burden) * frac
@@ -289,7 +292,7 @@ def _loc(parts: tuple) -> str:
     return out or "<top level>"
 
 
-def _format_error(source: str, err: dict) -> str:
+def _format_error(source: str, err: Any) -> str:
     template = _MESSAGES.get(err["type"])
     if template is None:
         msg = err["msg"].removeprefix("Value error, ")

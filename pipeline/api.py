@@ -26,6 +26,7 @@ from alliance_risk.models import MODEL_VERSION
 from alliance_risk.models.errors import ScenarioError
 from alliance_risk.models.sampling import saltelli_rows
 from alliance_risk.models.scenario import Scenario, load_scenario, parse_scenario
+from alliance_risk.pipeline.defaults import DEFAULT_SIMS, DEFAULT_STORE
 from alliance_risk.pipeline.engine.execute import dask_client, run_blocks
 from alliance_risk.pipeline.engine.inprocess import EXECUTORS, run_blocks_inprocess
 from alliance_risk.pipeline.engine.plan import DEFAULT_BLOCK_SIZE, PlanError, RunSpec
@@ -34,8 +35,6 @@ from alliance_risk.pipeline.outputs import BY_NAME, HEADLINES
 from alliance_risk.pipeline.store import ForecastStore, StoreError, new_run_id, open_store, samples
 from alliance_risk.pipeline.store.schema import SCHEMA_VERSION, build_dataset
 
-DEFAULT_STORE = "forecasts.zarr"
-DEFAULT_SIMS = 100_000
 INPROCESS = object()  # what _client yields for the in-process executor
 
 
@@ -197,7 +196,7 @@ def _manifest(
 
 
 def resume_run(
-    store: str | Path,
+    store: str | Path | ForecastStore,
     run_id: str,
     scenario: str | Scenario | None = None,
     *,
@@ -349,6 +348,7 @@ def _fold(fs: ForecastStore, run_id: str, spec: RunSpec, manifest: dict) -> dict
         first = manifest["extends"]["n_blocks"]
     for b in range(first, spec.n_blocks):
         totals = merge(totals, fs.load_block(run_id, b))
+    assert totals is not None  # a run has at least one block
     return totals
 
 

@@ -78,6 +78,13 @@ class Output:
     hist: Histogram | None = None
     denominator: str = ""  # the total a conditional probability divides by
 
+    @property
+    def histogram(self) -> Histogram:
+        """The histogram of a continuous or quantile output."""
+        if self.hist is None:
+            raise ValueError(f"output {self.name} has no histogram")
+        return self.hist
+
 
 def _p(name, source, long_name, description="", *, dims=T, total="", **kw) -> Output:
     """A probability counted from an indicator (alliance level) or event steps (members)."""
@@ -221,7 +228,7 @@ OUTPUTS: tuple[Output, ...] = (
 )  # fmt: skip
 BY_NAME = {o.name: o for o in OUTPUTS}
 CONTINUOUS = tuple(o for o in OUTPUTS if o.kind == "continuous")
-EDGES = {o.name: o.hist.edges for o in CONTINUOUS}
+EDGES = {o.name: o.histogram.edges for o in CONTINUOUS}
 HEADLINES = tuple(o.name for o in OUTPUTS if "headlines" in o.tables)
 TABLE = tuple(o.name for o in OUTPUTS if "summary" in o.tables)  # rows of headline tables
 CLUSTERED = tuple(o.total for o in OUTPUTS if o.clustered)
@@ -300,8 +307,8 @@ def markdown_tables() -> str:
             if ("member" in o.dims) != member:
                 continue
             names = ", ".join(f"`{v.name}`" for v in variables(o))
-            dims = [d for v in variables(o) for d in v.dims if d != "bound"]
-            dims = ", ".join(dict.fromkeys(dims)) or "scalar"
+            all_dims = [d for v in variables(o) for d in v.dims if d != "bound"]
+            dims = ", ".join(dict.fromkeys(all_dims)) or "scalar"
             meaning = o.long_name + (f"; {o.description}" if o.description else "")
             meaning = meaning.replace("|", "\\|")  # a pipe inside a Markdown table cell
             lines.append(f"| {names} | {dims} | {o.units} | {meaning} |")

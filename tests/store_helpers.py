@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -39,3 +43,21 @@ def tree_digest(root: Path) -> str:
             h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())
     return h.hexdigest()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """``alliance-risk ARGS`` in this process (the console script's ``main``: same parser,
+    same error handling and exit status), as a CompletedProcess; for the inner loop, where
+    a subprocess would spend seconds importing. tests/pipeline/test_cli.py runs the real
+    console module in a subprocess."""
+    from alliance_risk.pipeline.apps.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            rc = main(list(args))
+        except SystemExit as exc:  # argparse errors and explicit exits
+            rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+    return subprocess.CompletedProcess(list(args), rc, out.getvalue(), err.getvalue())

@@ -297,9 +297,12 @@ def main(argv: Sequence[str] | None = None, extend: Callable[[Any], None] | None
     from alliance_risk.pipeline.engine.plan import PlanError
     from alliance_risk.pipeline.store import StoreError
 
+    errors: tuple[type[Exception], ...] = (
+        *USER_ERRORS, PlanError, StoreError, ClusterError, BlockError,
+    )  # fmt: skip
     try:
         return args.func(args)
-    except (*USER_ERRORS, PlanError, StoreError, ClusterError, BlockError) as err:
+    except errors as err:
         for line in str(err).splitlines() or [type(err).__name__]:
             print(
                 f"alliance-risk: {line}" if not line.startswith(("/", ".")) else line,

@@ -11,13 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
 from alliance_risk.models.kernel import KernelResult, simulate
 from alliance_risk.models.layout import CAUSE_NAMES
 from alliance_risk.models.noise import StepNoise
-from alliance_risk.models.sampling import saltelli_block, saltelli_rows, sample_parameters
+from alliance_risk.models.sampling import (
+    Sampler,
+    saltelli_block,
+    saltelli_rows,
+    sample_parameters,
+)
 from alliance_risk.models.scenario import Scenario
 from alliance_risk.pipeline.engine.plan import RunSpec, block_rngs
 from alliance_risk.pipeline.engine.stats import cumulative_counts, histogram_rows
@@ -44,7 +50,8 @@ def simulate_block(scenario: Scenario, spec: RunSpec, block: int, sink: Sink | N
             return StepNoise(*(None if a is None else a[:, src] for a in noise))
 
     else:
-        params = sample_parameters(scenario, spec.block_size, p_rng, spec.sampler)
+        sampler = cast(Sampler, spec.sampler)  # RunSpec checked it: mc, lhs or sobol
+        params = sample_parameters(scenario, spec.block_size, p_rng, sampler)
     t1 = time.perf_counter()
     res = simulate(scenario, params, i_rng, member_summary=BURDEN_BINS, noise_hook=hook)
     t2 = time.perf_counter()
@@ -151,7 +158,7 @@ def _continuous(o: Output, r: Record, out: dict) -> None:
         x = x * r.res.series["alive"]  # unconditional: 0 after dissolution
     out[f"{o.total}_sum"] = x.sum(axis=1)
     out[f"{o.total}_sumsq"] = (x * x).sum(axis=1)
-    h = o.hist
+    h = o.histogram
     out[f"{o.total}_hist"] = histogram_rows(x, h.low, h.high, h.bins, h.log)
 
 

@@ -80,8 +80,8 @@ def probability(totals: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
 
     Independent rows: binomial. Rows in C clusters of m (Saltelli base points, whose rows
     share innovations and most inputs): cluster-robust, Var = C/(C-1) (sum_c S_c^2 - n m p^2)
-    / n^2 with S_c the cluster counts, from ``{key}_cluster_sumsq`` (shared/design/model-v2.md
-    §2.8: the binomial error was about 11x too small for a Saltelli run).
+    / n^2 with S_c the cluster counts, from ``{key}_cluster_sumsq`` (docs/model.md §4a:
+    the binomial error was about 11x too small for a Saltelli run).
     """
     n = int(totals["n_sims"])
     p, se = proportion(totals[key], n)
@@ -109,7 +109,10 @@ def wilson_interval(p, se, n_rows, z: float = 1.959964) -> np.ndarray:
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return np.stack([np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)], axis=-1)
+    # the bounds bracket p exactly: at p = 0 rounding left the lower bound at ~1e-19 > p
+    lower = np.minimum(np.clip(centre - half, 0, 1), p)
+    upper = np.maximum(np.clip(centre + half, 0, 1), p)
+    return np.stack([lower, upper], axis=-1)
 
 
 def hist_quantile_se(hist: np.ndarray, edges: np.ndarray, q: np.ndarray, qs=QUANTILES):

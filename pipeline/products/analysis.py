@@ -27,7 +27,7 @@ from alliance_risk.models.sampling import varying_columns
 from alliance_risk.pipeline.api import run_scenario
 from alliance_risk.pipeline.outputs import horizon_index
 from alliance_risk.pipeline.store import ForecastStore
-from alliance_risk.pipeline.store.samples import open_samples
+from alliance_risk.pipeline.store.samples import open_samples, read
 from alliance_risk.pipeline.store.schema import SCHEMA_VERSION
 
 # outcome -> (description, function of the samples group and the horizon T)
@@ -46,16 +46,16 @@ def load_samples(fs: ForecastStore, run_id: str) -> tuple[np.ndarray, list[str],
     g = open_samples(fs, run_id)
     time = fs.open_run(run_id)["time"].values
     T, five = len(time) - 1, horizon_index(time, 5)
-    X = g["parameters"][:]
-    names = [str(n) for n in g["parameter"][:]]
-    wd = g["withdrawal_step"][:]
-    onset = g["onset_step"][:].astype(np.int64)
+    X = read(g, "parameters")
+    names = [str(n) for n in read(g, "parameter")]
+    wd = read(g, "withdrawal_step")
+    onset = read(g, "onset_step").astype(np.int64)
     outcomes = {
         "any_withdrawal": (wd.min(axis=1) <= T).astype(np.float64),
-        "dissolution": (g["dissolution_step"][:] <= T).astype(np.float64),
+        "dissolution": (read(g, "dissolution_step") <= T).astype(np.float64),
         "conflict": (onset <= T).astype(np.float64),
         "conflict_5y": (onset <= five).astype(np.float64),
-        "cohesion_final": g["final_cohesion"][:].astype(np.float64),
+        "cohesion_final": read(g, "final_cohesion").astype(np.float64),
     }
     assert NEVER > T  # events that did not happen are stored as NEVER
     return X, names, outcomes
@@ -159,7 +159,7 @@ def prim(
 def _in_box(X: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     cols = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi))
     sub = X[:, cols]
-    return ((sub >= lo[cols]) & (sub <= hi[cols])).all(axis=1)
+    return np.asarray(((sub >= lo[cols]) & (sub <= hi[cols])).all(axis=1))
 
 
 def _box_stats(X, y, lo, hi) -> tuple[float, float, float]:

@@ -19,7 +19,7 @@ from alliance_risk.models.layout import NEVER
 from alliance_risk.pipeline.api import run_scenario
 from alliance_risk.pipeline.outputs import HEADLINES
 from alliance_risk.pipeline.store import ForecastStore, StoreError
-from alliance_risk.pipeline.store.samples import open_samples
+from alliance_risk.pipeline.store.samples import open_samples, read
 from alliance_risk.pipeline.store.schema import SCHEMA_VERSION
 
 # headline -> True when it is a survival probability P(time > t), False for P(time <= t)
@@ -35,15 +35,15 @@ IDENTITY = ("seed", "sims", "sampler", "block_size", "n_blocks")
 
 def _event_times(g, lo: int, hi: int, heg: int) -> dict[str, np.ndarray]:
     """Each headline's event time for simulations lo:hi (NEVER when it did not happen)."""
-    diss = g["dissolution_step"][lo:hi].astype(np.int64)
-    wd = g["withdrawal_step"][lo:hi].astype(np.int64)
+    diss = read(g, "dissolution_step", lo, hi).astype(np.int64)
+    wd = read(g, "withdrawal_step", lo, hi).astype(np.int64)
     heg_wd = wd[:, heg] if heg >= 0 else np.full(hi - lo, NEVER, np.int64)
     return {
         "p_intact": diss,
         "p_intact_with_hegemon": np.minimum(diss, heg_wd),
         "p_any_withdrawal": wd.min(axis=1),
         "p_hegemon_withdrawn": heg_wd,
-        "p_conflict": g["onset_step"][lo:hi].astype(np.int64),
+        "p_conflict": read(g, "onset_step", lo, hi).astype(np.int64),
     }
 
 

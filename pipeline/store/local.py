@@ -29,7 +29,7 @@ import warnings
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -278,7 +278,7 @@ class ForecastStore:
         return dict(self.open_group(self.run_path(run_id), mode="r").attrs)
 
     # ---- zarr groups anywhere in the store (samples) -------------------------------------
-    def open_group(self, location, mode: str = "r", **kwargs) -> zarr.Group:
+    def open_group(self, location, mode: Literal["r", "r+", "a", "w", "w-"] = "r", **kwargs):
         return zarr.open_group(
             str(location), mode=mode, storage_options=self.storage_options, **kwargs
         )
@@ -300,15 +300,16 @@ class ForecastStore:
         """List ``entry`` in the root attribute ``key`` (and, for runs, point ``latest`` of
         its scenario at it): the commit of a publication. Callers hold ``_locked``."""
         g = self.open_group(self.root, mode="r+")
-        update = {key: [*g.attrs.get(key, []), entry]}
+        attrs: dict[str, Any] = dict(g.attrs)
+        update: dict[str, Any] = {key: [*attrs.get(key, []), entry]}
         if latest is not None:
-            update["latest"] = {**g.attrs.get("latest", {}), entry["scenario"]: latest}
+            update["latest"] = {**attrs.get("latest", {}), entry["scenario"]: latest}
         g.attrs.update(update)
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     return buf.getvalue()
 
 

@@ -38,7 +38,7 @@ class ObjectForecastStore(ForecastStore):
 
     def __init__(self, url: str, create: bool = True, storage_options: dict | None = None):
         self.url = url.rstrip("/")
-        self.root = self.url  # for messages
+        self.root = self.url  # type: ignore[assignment]  # for messages: the URL
         self.storage_options = dict(storage_options or {})
         try:
             self.fs, self._key = fsspec.core.url_to_fs(self.url, **self.storage_options)
@@ -75,19 +75,19 @@ class ObjectForecastStore(ForecastStore):
     def _locked(self):
         yield
 
-    def staging(self, run_id: str) -> str:
+    def staging(self, run_id: str) -> str:  # type: ignore[override]  # URLs, not Paths
         return f"{self.url}/staging/{run_id}"
 
-    def run_path(self, run_id: str) -> str:
+    def run_path(self, run_id: str) -> str:  # type: ignore[override]  # URLs, not Paths
         return f"{self.url}/runs/{run_id}"
 
-    def stats_path(self, run_id: str) -> str:
+    def stats_path(self, run_id: str) -> str:  # type: ignore[override]  # URLs, not Paths
         return f"{self.url}/stats/{run_id}.npz"
 
     def exists(self, location) -> bool:
         return self.fs.exists(self._k(str(location)))
 
-    def create_staging(self, run_id: str, manifest: dict) -> str:
+    def create_staging(self, run_id: str, manifest: dict) -> str:  # type: ignore[override]  # URLs, not Paths
         if self.exists(self.staging(run_id)):
             raise StoreError(f"{self.url}: run {run_id!r} is already staged")
         self.write_manifest(run_id, manifest)
@@ -121,7 +121,7 @@ class ObjectForecastStore(ForecastStore):
     def copy_tree(self, src, dst) -> None:
         self.fs.copy(self._k(str(src)), self._k(str(dst)), recursive=True)
 
-    def publish(self, run_id: str, ds: xr.Dataset, totals: dict, entry: dict) -> str:
+    def publish(self, run_id: str, ds: xr.Dataset, totals: dict, entry: dict) -> str:  # type: ignore[override]  # URLs, not Paths
         """Write under runs/<run_id>/, then list it: the catalog PUT is the commit.
 
         The Dataset is built in a local scratch directory and uploaded in one batch (object

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
 import zarr
+from zarr.dtype import VariableLengthUTF8
 
 from alliance_risk.models.kernel import KernelResult
 from alliance_risk.models.scenario import Scenario
 from alliance_risk.pipeline.outputs import CONTINUOUS
 from alliance_risk.pipeline.store.local import ForecastStore, StoreError
+
+
+def _final(name: str, params: np.ndarray, res: KernelResult) -> np.ndarray:
+    """A continuous output's value at the horizon."""
+    return res.series[name][-1].astype(np.float32)
 
 
 class SampleArray(NamedTuple):
@@ -31,7 +38,7 @@ class SampleArray(NamedTuple):
 
 ARRAYS: dict[str, SampleArray] = {
     "parameters": SampleArray(
-        ("sim", "parameter"), "float64", "the sampled uncertain inputs", lambda p, r: p
+        ("sim", "parameter"), "float64", "the sampled uncertain inputs", lambda p, r: np.asarray(p)
     ),
     "withdrawal_step": SampleArray(
         ("sim", "member"), "int16",
@@ -56,8 +63,7 @@ ARRAYS: dict[str, SampleArray] = {
     ),
     **{
         f"final_{o.name}": SampleArray(
-            ("sim",), "float32", f"{o.long_name} at the horizon",
-            lambda p, r, name=o.name: r.series[name][-1].astype(np.float32),
+            ("sim",), "float32", f"{o.long_name} at the horizon", partial(_final, o.name)
         )
         for o in CONTINUOUS
     },
@@ -82,7 +88,7 @@ class SampleSink:
         group = zarr.open_group(self.location, mode="r+", storage_options=self.storage_options)
         lo, hi = block * self.block_size, (block + 1) * self.block_size
         for name, values in record(params, res).items():
-            group[name][lo:hi] = values  # whole chunks: one writer per chunk
+            _array(group, name)[lo:hi] = values  # whole chunks: one writer per chunk
 
 
 def create(fs: ForecastStore, path: str, sc: Scenario, total_sims: int, block_size: int) -> None:
@@ -104,7 +110,7 @@ def create(fs: ForecastStore, path: str, sc: Scenario, total_sims: int, block_si
     names = g.create_array(
         "parameter",
         shape=(len(sc.parameter_names),),
-        dtype=zarr.dtype.VariableLengthUTF8(),
+        dtype=VariableLengthUTF8(),
         dimension_names=["parameter"],
     )
     names[:] = np.array(sc.parameter_names, dtype=object)
@@ -141,6 +147,18 @@ def prepare(
         else:
             create(fs, path, sc, total_sims, block_size)
     return SampleSink(path, fs.storage_options, block_size)
+
+
+def _array(group: zarr.Group, name: str) -> zarr.Array:
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise StoreError(f"samples/{name} is not an array")
+    return node
+
+
+def read(group: zarr.Group, name: str, lo: int | None = None, hi: int | None = None):
+    """Rows lo:hi (all by default) of a kept array, as a numpy array."""
+    return np.asarray(_array(group, name)[lo:hi])
 
 
 def open_samples(fs: ForecastStore, run_id: str) -> zarr.Group:

@@ -143,7 +143,7 @@ def _mean_count(ds, o: Output, totals, n, scenario) -> None:
 
 def _continuous(ds, o: Output, totals, n, scenario) -> None:
     """Mean with its error; histogram quantiles with their resolution and sampling error."""
-    name, units, edges = o.name, o.units, o.hist.edges
+    name, units, edges = o.name, o.units, o.histogram.edges
     m, se = mean_se(totals[f"{name}_sum"], totals[f"{name}_sumsq"], n)
     _var(ds, f"{name}_mean", o.dims, m, units, f"mean {o.long_name}")
     _var(ds, f"{name}_mean_se", o.dims, se, units, f"Monte Carlo standard error of {name}_mean")
@@ -167,8 +167,8 @@ def _continuous(ds, o: Output, totals, n, scenario) -> None:
         units,
         f"quantiles of {o.long_name}",
         quantile_error=float(np.diff(edges).max()),
-        histogram_scale="log" if o.hist.log else "linear",
-        histogram_range=[o.hist.low, o.hist.high],
+        histogram_scale="log" if o.histogram.log else "linear",
+        histogram_range=[o.histogram.low, o.histogram.high],
     )
 
 
@@ -185,7 +185,7 @@ def _mean(ds, o: Output, totals, n, scenario) -> None:
 
 
 def _member_quantile(ds, o: Output, totals, n, scenario) -> None:
-    h = o.hist
+    h = o.histogram
     q = hist_quantiles(totals[o.total], h.edges)
     _var(ds, o.name, o.dims, q, o.units, o.long_name, quantile_error=(h.high - h.low) / h.bins)
 

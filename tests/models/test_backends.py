@@ -11,6 +11,8 @@ from alliance_risk.models.kernel import simulate
 from alliance_risk.models.sampling import sample_parameters
 from alliance_risk.models.scenario import Couplings, load_scenario
 
+pytestmark = pytest.mark.slow  # statistical: thousands of simulations per test
+
 S = 1500
 COUPLINGS = tuple(Couplings.model_fields)
 

@@ -16,6 +16,8 @@ from alliance_risk.models.kernel import simulate
 from alliance_risk.models.sampling import sample_parameters
 from alliance_risk.models.scenario import load_scenario
 
+pytestmark = pytest.mark.slow  # statistical: thousands of simulations per test
+
 S = 8000
 Z = 3.0  # one-sided: the paired mean difference must exceed Z paired standard errors
 HORIZON = 40

@@ -12,6 +12,8 @@ import pytest
 from model_helpers import neutral_scenario, run, se
 from scipy import stats
 
+pytestmark = pytest.mark.slow  # statistical: thousands of simulations per test
+
 N = 32
 DT = 0.25
 Z = 5.0  # tolerance in standard errors

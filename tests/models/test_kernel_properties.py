@@ -20,6 +20,7 @@ def nato():
     return load_scenario("nato-2025")
 
 
+@pytest.mark.slow
 def test_member_permutation_permutes_member_outputs_only(nato):
     """Reversing the member order (and the member axis of every variate) changes nothing else."""
     n = len(nato.members)
@@ -69,6 +70,7 @@ def _crn_pair(scenario, name, low, high, seed=5):
     return a, b
 
 
+@pytest.mark.slow
 def test_onset_is_pathwise_monotone_in_base_war_hazard(nato):
     a, b = _crn_pair(nato, "war_base_hazard", 0.003, 0.02)
     assert np.all(b.events["onset_step"] <= a.events["onset_step"])
@@ -147,6 +149,7 @@ def test_observer_sees_the_recorded_state(nato):
     np.testing.assert_array_equal(res.members["active"].sum(axis=2), res.series["members"])
 
 
+@pytest.mark.slow
 def test_default_scenario_headlines_are_plausible(nato):
     """Design §5 / Appendix A envelopes for the 10-year figures (20,000 draws)."""
     res = run(nato, 20_000, seed=42)

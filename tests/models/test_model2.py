@@ -1,4 +1,4 @@
-"""Model 2's corrections (shared design/model-v2.md §2): each is shown to fail on model 1's
+"""Model 2's corrections (docs/model.md §4a): each is shown to fail on model 1's
 equation and to hold on model 2's, plus analytic cases of the new mechanisms."""
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def test_soft_ceiling_is_increasing_below_the_ceiling_and_bends_under_it():
 
 
 def test_adversary_spending_rarely_collapses_in_nato_2025():
-    """model-v2.md §2.1: P(A_T < 0.25 A_0) < 1% (model 1: A reached 0 in about 5%)."""
+    """docs/model.md §4a (E9): P(A_T < 0.25 A_0) < 1% (model 1: A reached 0 in about 5%)."""
     sc = load_scenario("nato-2025")
     res = simulate(sc, sample_parameters(sc, 5000, rng), np.random.default_rng(1))
     assert np.mean(res.series["adversary_spending"][-1] < 0.25 * sc.adversary.spending) < 0.01

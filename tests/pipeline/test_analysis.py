@@ -65,6 +65,7 @@ def coupled_runs(tmp_path_factory):
     return fs, publish_analysis(fs, on_run.run_id), publish_analysis(fs, off_run.run_id)
 
 
+@pytest.mark.slow
 def test_a_switched_off_coupling_has_no_influence(coupled_runs):
     _, (_, on), (_, off) = coupled_runs
     n = on.attrs["sims"]
@@ -74,6 +75,7 @@ def test_a_switched_off_coupling_has_no_influence(coupled_runs):
     assert abs(float(off["spearman"].sel(**sel))) < 4 / np.sqrt(n - 3)  # nothing when not
 
 
+@pytest.mark.slow
 def test_analyses_are_stored_listed_and_readable(coupled_runs):
     fs, (aid, _), _ = coupled_runs
     assert aid in [a["id"] for a in fs.products("analyses")]
@@ -99,6 +101,7 @@ def test_analysis_needs_kept_samples(tmp_path):
         publish_analysis(open_store(tmp_path / "f.zarr", create=False), res.run_id)
 
 
+@pytest.mark.slow
 def test_report_writes_non_trivial_figures_and_a_page(coupled_runs, tmp_path):
     fs, _, _ = coupled_runs
     out = tmp_path / "report"
@@ -165,6 +168,7 @@ def test_saltelli_rows_do_not_depend_on_how_base_points_are_split():
     assert np.array_equal(whole[d + 2], whole[0]) and src[d + 3] == d + 3
 
 
+@pytest.mark.slow
 def test_sobol_total_index_of_a_switched_off_coupling_is_zero(tmp_path):
     """Saltelli run distributed like any other; with politics -> withdrawal off, the
     sceptic hazard ratio cannot act: its total index is exactly 0 (shared innovations)."""

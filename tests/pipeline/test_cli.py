@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+from store_helpers import run_cli
+
 from alliance_risk.models.scenario import builtin_path
 
 
@@ -44,6 +46,7 @@ def test_one_cli_has_the_commands_of_every_layer():
 
 
 def test_scenarios_lists_builtins_and_shows_toml():
+    cli = run_cli  # in process; the console module itself is run above
     out = cli("scenarios")
     assert out.returncode == 0
     for name in ("nato-2025", "nato-2025-pooled", "us-pivot", "detente", "high-target-pressure"):
@@ -55,6 +58,7 @@ def test_scenarios_lists_builtins_and_shows_toml():
 
 
 def test_validate_reports_ok_and_field_errors_with_exit_2(tmp_path):
+    cli = run_cli
     good = cli("validate", "nato-2025")
     assert good.returncode == 0 and "ok" in good.stdout
     bad = tmp_path / "bad.toml"

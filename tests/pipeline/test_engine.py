@@ -83,6 +83,7 @@ def test_a_different_seed_gives_different_results(tmp_path, reference):
     )
 
 
+@pytest.mark.slow
 def test_extend_n_to_2n_equals_a_2n_run(tmp_path, reference):
     store = tmp_path / "f.zarr"
     base = run_forecast(
@@ -111,6 +112,7 @@ def test_extend_n_to_2n_equals_a_2n_run(tmp_path, reference):
         extend_run(store, base.run_id, SIMS, executor="inprocess", progress=False)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_recomputing_blocks(tmp_path):
     """Kill a CLI run with SIGKILL after some blocks; resume it; compare with a clean run."""
     store = tmp_path / "f.zarr"
@@ -250,6 +252,7 @@ def _samples_digest(path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_extending_a_run_with_samples_equals_a_larger_run(tmp_path):
     """Per-simulation samples of N extended to 2N equal those of a 2N run; the base is untouched."""
     store = tmp_path / "f.zarr"
@@ -287,6 +290,7 @@ def test_a_block_that_fails_every_retry_is_one_clear_error(client):
     assert saved == []
 
 
+@pytest.mark.slow
 def test_a_retried_adaptive_run_resumes_after_it_grew(tmp_path):
     """With target_se a staged run grows past the sims first asked; retrying the same call
     (same run id) must resume it, while a different plan is still refused."""

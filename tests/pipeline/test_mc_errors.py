@@ -54,8 +54,9 @@ def test_histogram_quantile_error_matches_the_asymptotic_formula():
     np.testing.assert_allclose(se[0], expected, rtol=0.1)
 
 
+@pytest.mark.slow
 def test_saltelli_standard_errors_match_the_spread_over_seeds():
-    """model-v2.md §2.8: over 30 independent seeds, the s.d. of a headline probability is
+    """docs/model.md §4a: over 30 independent seeds, the s.d. of a headline probability is
     within 25% of the mean reported (cluster-robust) s.e.; the binomial s.e. is far below."""
     sc = load_scenario("nato-2025")
     rows = saltelli_rows(sc)

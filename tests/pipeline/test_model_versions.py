@@ -3,13 +3,10 @@ current model's equations (extend, compare and analyse refuse them with one line
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import xarray as xr
 import zarr
-from store_helpers import BLOCK
+from store_helpers import BLOCK, run_cli
 
 from alliance_risk.models import MODEL_VERSION
 from alliance_risk.pipeline.api import extend_run, run_forecast
@@ -41,12 +38,9 @@ def _as_model1(store, run_id):
 
 def _listed_model(store, run_id) -> str:
     """The model column of ``alliance-risk runs STORE`` for one run."""
-    out = subprocess.run(
-        [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "runs", str(store)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    done = run_cli("runs", str(store))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
     return next(x for x in out.splitlines() if x.startswith(run_id)).split()[3]
 
 

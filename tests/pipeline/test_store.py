@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import xarray as xr
 import zarr
-from store_helpers import BLOCK, tree_digest
+from store_helpers import BLOCK, run_cli, tree_digest
 
 from alliance_risk.pipeline.api import run_forecast
 from alliance_risk.pipeline.outputs import HEADLINES
@@ -140,12 +137,7 @@ def test_catalog_lists_complete_runs_only(published, tmp_path):
 
 
 def cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(*args)
 
 
 @pytest.mark.parametrize(
@@ -154,9 +146,10 @@ def cli(*args):
         (["run", "nope", "--sims", "2000"], "no such file and no built-in scenario"),
         (["run", "--sims", "0"], "sims must be a positive integer, got 0"),
         (["run", "--sims", "-5"], "sims must be a positive integer, got -5"),
-        (
+        pytest.param(
             ["run", "--sims", "2000", "--scheduler", "tcp://127.0.0.1:1"],
             "cannot reach the Dask scheduler",
+            marks=[pytest.mark.cluster, pytest.mark.slow],  # waits for the connect timeout
         ),
         (["run", "--resume", "no-such-run"], "is not in staging"),
         (["run", "--extend", "no-such-run", "--sims", "4000"], "no published run 'no-such-run'"),
