@@ -30,7 +30,11 @@ root = zarr.open_group(sys.argv[1], mode="r")
 for entry in root.attrs["catalog"]:
     g = zarr.open_group(f"{sys.argv[1]}/runs/{entry['run_id']}", mode="r")
     attrs = {k: v for k, v in g.attrs.items() if k not in VOLATILE}
-    print(entry["scenario"], entry["sampler"], entry["sims"],
-          hashlib.sha256(json.dumps(attrs, sort_keys=True, default=str).encode()).hexdigest()[:12])
+    print(
+        entry["scenario"],
+        entry["sampler"],
+        entry["sims"],
+        hashlib.sha256(json.dumps(attrs, sort_keys=True, default=str).encode()).hexdigest()[:12],
+    )
     for line in walk(g):
         print("  " + line)
