@@ -16,6 +16,7 @@ from store_helpers import BLOCK, dataset_digest, totals_digest
 from alliance_risk.pipeline.api import extend_run, resume_run, run_forecast
 from alliance_risk.pipeline.engine.plan import PlanError
 from alliance_risk.pipeline.store import ForecastStore
+from alliance_risk.pipeline.store.samples import SampleSink
 
 SIMS = 3 * BLOCK
 
@@ -284,7 +285,7 @@ def test_a_block_that_fails_every_retry_is_one_clear_error(client):
             [0],
             lambda b, st: saved.append(b),
             run_key="r-x",
-            samples_path=("/nonexistent/alliance-risk/samples", None),
+            sink=SampleSink("/nonexistent/alliance-risk/samples", None, spec.block_size),
             progress=False,
         )
     assert saved == []
