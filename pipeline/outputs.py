@@ -207,7 +207,7 @@ OUTPUTS: tuple[Output, ...] = (
     Output(
         "art5_honour_rate", "onset_mean", (), "1",
         "mean share of allies honouring Article 5 at conflict onset",
-        reduce="onset", source="honour_rate", total="honour",
+        reduce="honour_rate", source="honour_rate", total="honour",
     ),
     Output(
         "art5_honour_rate_hist", "onset_hist", ("honour_bin",), "1",
@@ -222,7 +222,7 @@ OUTPUTS: tuple[Output, ...] = (
     Output(
         "p_hegemon_honours", "onset_probability", (), "1",
         "probability the hegemon honours Article 5 at onset",
-        reduce="onset", source="hegemon_honours", total="n_hegemon_honours",
+        reduce="hegemon_honours", source="hegemon_honours", total="n_hegemon_honours",
         denominator="n_hegemon_asked",
     ),
 )  # fmt: skip

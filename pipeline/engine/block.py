@@ -29,6 +29,9 @@ from alliance_risk.pipeline.engine.plan import RunSpec, block_rngs
 from alliance_risk.pipeline.engine.stats import cumulative_counts, histogram_rows
 from alliance_risk.pipeline.outputs import BURDEN_BINS, HONOUR_BINS, OUTPUTS, Output
 
+# continuous outputs whose sums among intact simulations are kept too (their *_given_intact_mean)
+GIVEN_INTACT = {o.source for o in OUTPUTS if o.kind == "intact_mean"}
+
 # receives (block, parameters, kernel result) on the worker: writes kept samples
 Sink = Callable[[int, np.ndarray, KernelResult], None]
 
@@ -153,7 +156,7 @@ def _continuous(o: Output, r: Record, out: dict) -> None:
     """Sum, sum of squares and histogram; the alliance's continuous outputs are 0 after
     dissolution, and cohesion and credibility also keep their sums while intact."""
     x = r.res.series[o.source].astype(np.float64)
-    if o.source in ("cohesion", "credibility"):
+    if o.source in GIVEN_INTACT:
         out[f"{o.total}_given_intact_sum"] = (x * r.res.series["alive"]).sum(axis=1)
         x = x * r.res.series["alive"]  # unconditional: 0 after dissolution
     out[f"{o.total}_sum"] = x.sum(axis=1)
@@ -162,14 +165,18 @@ def _continuous(o: Output, r: Record, out: dict) -> None:
     out[f"{o.total}_hist"] = histogram_rows(x, h.low, h.high, h.bins, h.log)
 
 
-def _onset(o: Output, r: Record, out: dict) -> None:
-    """At conflict onset: the allies' honour rate (sum, squares, histogram), or whether the
-    hegemon honours (-1: no onset)."""
+def _hegemon_honours(o: Output, r: Record, out: dict) -> None:
+    """Onsets at which the hegemon was asked (its event is -1 without an onset), and those
+    at which it honoured Article 5."""
     x = r.res.events[o.source]
-    if o.source == "hegemon_honours":
-        out["n_hegemon_asked"] = np.array((x >= 0).sum(), dtype=np.int64)
-        out[o.total] = np.array((x == 1).sum(), dtype=np.int64)
-        return
+    out[o.denominator] = np.array((x >= 0).sum(), dtype=np.int64)
+    out[o.total] = np.array((x == 1).sum(), dtype=np.int64)
+
+
+def _honour_rate(o: Output, r: Record, out: dict) -> None:
+    """At conflict onset: the share of allies honouring Article 5 (NaN without an onset):
+    the number of onsets, sum, sum of squares and histogram."""
+    x = r.res.events[o.source]
     ok = ~np.isnan(x)
     out["n_art5"] = np.array(ok.sum(), dtype=np.int64)
     out[f"{o.total}_sum"] = np.array(x[ok].astype(np.float64).sum())
@@ -192,7 +199,8 @@ REDUCERS: dict[str, Callable[[Output, Record, dict], None]] = {
     "pmf": _pmf,
     "meeting": _meeting,
     "continuous": _continuous,
-    "onset": _onset,
+    "honour_rate": _honour_rate,
+    "hegemon_honours": _hegemon_honours,
     "kernel": _nothing,  # summed over simulations inside the kernel (member_summary)
     "none": _nothing,
 }

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import dask
 from dask.distributed import Client, LocalCluster, as_completed
-from tqdm.auto import tqdm
 
 from alliance_risk.models.scenario import Scenario
 from alliance_risk.pipeline.engine.block import Sink, simulate_block
 from alliance_risk.pipeline.engine.plan import RunSpec
+from alliance_risk.pipeline.engine.progress import BlockProgress, Progress, failure
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 RETRIES = 3
@@ -97,7 +96,7 @@ def run_blocks(
     on_block: Callable[[int, dict], None],
     run_key: str,
     sink: Sink | None = None,
-    progress: bool | Callable[[int, int], None] | None = None,
+    progress: Progress = None,
     done: int = 0,
     timings: list | None = None,
 ) -> None:
@@ -112,17 +111,7 @@ def run_blocks(
     todo = list(blocks)
     threads = max(sum(client.nthreads().values()), 1)
     window = 2 * threads
-    report = progress if callable(progress) else None
-    show = sys.stderr.isatty() if progress is None else progress is True
-    bar = tqdm(
-        total=spec.n_blocks * spec.block_size,
-        initial=done * spec.block_size,
-        unit="sim",
-        unit_scale=True,
-        disable=not show,
-        desc=scenario.name,
-        smoothing=0.1,
-    )
+    bar = BlockProgress(scenario, spec, on_block, progress, done, timings)
     scen = client.scatter(scenario, broadcast=True) if todo else None
     pending = iter(todo)
 
@@ -139,28 +128,16 @@ def run_blocks(
         )
 
     futures = as_completed([submit(b) for _, b in zip(range(window), pending, strict=False)])
-    try:
+    with bar:
         for fut in futures:
             block = int(fut.key.rsplit("-b", 1)[1])
             try:
                 stats, timing = fut.result()
             except Exception as exc:
-                first = (str(exc).strip().splitlines() or [""])[0][:300]
-                raise ClusterError(
-                    f"block {block} failed after {RETRIES} retries ({type(exc).__name__}: "
-                    f"{first}); completed blocks are kept: resume with "
-                    f"`alliance-risk run --resume {run_key}` or discard it"
-                ) from exc
+                how = f"failed after {RETRIES} retries"
+                raise ClusterError(failure(block, exc, run_key, how)) from exc
             fut.release()
-            if timings is not None:
-                timings.append(timing)
-            on_block(block, stats)
-            bar.update(spec.block_size)
-            done += 1
-            if report is not None:
-                report(done * spec.block_size, spec.n_blocks * spec.block_size)
+            bar.completed(block, stats, timing)
             nxt = next(pending, None)
             if nxt is not None:
                 futures.add(submit(nxt))
-    finally:
-        bar.close()
