@@ -1,0 +1,1 @@
+"""Validation: forecast scores, the NATO burden back-test, the ATOP hindcast and calibration."""
