@@ -429,7 +429,7 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
     keff = pg[L.P_BURDEN_ADJUSTMENT, s] * (
         1.0 - pg[L.P_PANDEMIC_SQUEEZE, s] * (1.0 if squeeze else 0.0)
     )
-    lam = pg[L.P_TARGET_PULL, s] * (0.0 if squeeze else 1.0)
+    lam = pg[L.P_TARGET_PULL, s] * setup.pull_scale[t] * (0.0 if squeeze else 1.0)
     no_slip = 1.0 - sc[L.SC_PSLIP, s]
     sig_y, rho_y, z_y = (
         float(pg[L.P_GDP_VOLATILITY, s]),
@@ -630,7 +630,7 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
             qs[L.Q_HBAR],
             pg[L.P_HOSTILITY_VOLATILITY, s],
             zs[L.ZS_H, s],
-            jump,
+            jump + setup.hshock[k],
             dt,
         )
         # E8 adversary capability, E9 adversary economy and spending

@@ -51,6 +51,8 @@ class Setup(NamedTuple):
     target: np.ndarray  # (steps, N) the alliance's spending target (reported)
     goal: np.ndarray  # (steps, N) what the target pull aims at: max(target, national plan)
     anchor: np.ndarray  # (steps, N) anchor of the desired burden: national plan or b_0
+    hshock: np.ndarray  # (steps,) float64 dated hostility jumps (scenario events)
+    pull_scale: np.ndarray  # (steps,) float64 multiplier of the target pull (scenario events)
     dyads: np.ndarray  # (n_dyads, 2) int64 member indices (E15b)
     qs: np.ndarray  # float64 scalar constants, indices Q_* below
 
@@ -82,6 +84,7 @@ class KernelResult:
     member_events: dict[str, np.ndarray]
     members: dict[str, np.ndarray] | None = None
     member_summary: dict[str, np.ndarray] | None = None
+    final_burden: np.ndarray | None = None  # (S, N) each member's burden at the horizon
 
 
 class MemberView:
@@ -226,6 +229,8 @@ def prepare(scenario: Scenario, params: np.ndarray, dtype=np.float32) -> Setup:
         target=target.astype(dtype),
         goal=np.maximum(target, anchor).astype(dtype),
         anchor=anchor.astype(dtype),
+        hshock=scenario.hostility_shocks(),
+        pull_scale=scenario.pull_scale(),
         dyads=dyads.reshape(-1, 2),
         qs=qs,
     )
@@ -371,6 +376,7 @@ def simulate(
                 for name in traces:
                     traces[name][k] = getattr(view, name)
     result = _result(rec, ev, em, traces, n_thr)
+    result.final_burden = state.ms[L.MS_B].astype(np.float32)
     if summary is not None:
         result.member_summary = {n: summary[0][j] for j, n in enumerate(L.MSUM_NAMES)}
         result.member_summary["burden_hist"] = summary[1]

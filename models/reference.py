@@ -327,7 +327,7 @@ def _update(k, setup, state, d, noise, ev, em, hwar, hdyad, dshare) -> None:
         qs[L.Q_HBAR],
         _p(setup, "hostility_volatility"),
         zs[L.ZS_H],
-        jump,
+        jump + setup.hshock[t],
         dt,
     )
     ms[L.MS_U] = E.threat_idio_next(
@@ -405,7 +405,7 @@ def _burden(t, setup, state, d, b, G_old, squeeze, z, u_slip) -> None:
         bstar,
         setup.goal[t][None, :],
         keff[:, None],
-        _p(setup, "target_pull", True) * ~squeeze[:, None],
+        _p(setup, "target_pull", True) * setup.pull_scale[t] * ~squeeze[:, None],
         G_old + (1 - G_old) * _p(setup, "sceptic_compliance", True),
         _p(setup, "burden_volatility", True) * np.sqrt(setup.dt),
         z,

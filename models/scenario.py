@@ -15,7 +15,7 @@ import tomllib
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -160,6 +160,21 @@ class Member(_Frozen):
     sceptical_share: Distribution | None = None
 
 
+class Event(_Frozen):
+    """A dated input (a back-test's observed shocks, a what-if): from ``quarter`` on.
+
+    ``hostility_jump``: adversary hostility H jumps by ``size`` in the update that starts at
+    ``quarter`` (then reverts as E3 says). ``target_pull``: the pull of the spending target
+    (λ_T) is multiplied by ``scale`` from ``quarter`` on (a change of target-pull regime).
+    """
+
+    quarter: Quarter
+    type: Literal["hostility_jump", "target_pull"]
+    size: float | None = None
+    scale: float | None = Field(default=None, gt=0)
+    source: str = Field(min_length=1)
+
+
 class Scenario(_Frozen):
     """A validated scenario. Build with ``load_scenario`` or ``parse_scenario``."""
 
@@ -174,6 +189,7 @@ class Scenario(_Frozen):
     parameters: dict[str, Distribution]
     member_parameters: dict[str, Distribution]
     members: tuple[Member, ...] = Field(min_length=1)
+    events: tuple[Event, ...] = ()
     source_text: str = Field(default="", exclude=True, repr=False)
 
     @property
@@ -244,6 +260,26 @@ class Scenario(_Frozen):
                 end = max((quarter_index(m.plan_quarter) - t0) / 4.0, 1e-12)
                 frac = np.clip(years / end, 0.0, 1.0)
                 out[:, i] = m.burden + (m.plan_burden - m.burden) * frac
+        return out
+
+    def _event_steps(self, kind: str):
+        t0, per = quarter_index(self.time.start), self.time.step_months // 3
+        for e in self.events:
+            if e.type == kind:
+                yield (quarter_index(e.quarter) - t0) // per, e
+
+    def hostility_shocks(self) -> np.ndarray:
+        """Dated hostility jumps added in each update k = 0..steps-1, (steps,)."""
+        out = np.zeros(self.time.steps)
+        for k, e in self._event_steps("hostility_jump"):
+            out[k] += e.size or 0.0
+        return out
+
+    def pull_scale(self) -> np.ndarray:
+        """Multiplier of the target pull in each update k = 0..steps-1, (steps,)."""
+        out = np.ones(self.time.steps)
+        for k, e in self._event_steps("target_pull"):
+            out[k:] *= e.scale or 1.0
         return out
 
     def replace(self, **changes: Any) -> Scenario:
@@ -333,6 +369,27 @@ def _check_distribution(source: str, where: str, name: str, dist) -> list[str]:
     return []
 
 
+def _event_checks(sc: Scenario, source: str) -> list[str]:
+    problems = []
+    start = quarter_index(sc.time.start)
+    end = start + sc.time.steps * sc.time.step_months // 3
+    for j, e in enumerate(sc.events):
+        q = quarter_index(e.quarter)
+        if not start <= q < end:
+            problems.append(
+                f"{source}: events[{j}].quarter must lie in the horizon "
+                f"[{sc.time.start}, {_quarter_name(end - 1)}], got {e.quarter!r}"
+            )
+        need = "size" if e.type == "hostility_jump" else "scale"
+        if getattr(e, need) is None:
+            problems.append(f"{source}: events[{j}].{need} is required for a {e.type} event")
+    return problems
+
+
+def _quarter_name(index: int) -> str:
+    return f"{index // 4}Q{index % 4 + 1}"
+
+
 def _cross_checks(sc: Scenario, source: str) -> list[str]:
     problems: list[str] = []
     seen: dict[str, int] = {}
@@ -381,6 +438,7 @@ def _cross_checks(sc: Scenario, source: str) -> list[str]:
                 f"{source}: members[{i}].state_source is required with an observed starting "
                 f"state (sceptical_government, notice_pending, disengaged)"
             )
+    problems += _event_checks(sc, source)
     for j, pair in enumerate(sc.alliance.dyads):
         for code in pair:
             if code not in seen:

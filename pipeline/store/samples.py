@@ -57,6 +57,11 @@ ARRAYS: dict[str, SampleArray] = {
         ("sim",), "int16", "likewise for the first conflict onset",
         lambda p, r: r.events["onset_step"],
     ),
+    "final_burden": SampleArray(
+        ("sim", "member"), "float32",
+        "each member's defence burden at the horizon, % of GDP (0 without forces)",
+        lambda p, r: r.final_burden,
+    ),
     "final_members": SampleArray(
         ("sim",), "int16", "members at the horizon",
         lambda p, r: r.series["members"][-1].astype(np.int16),
