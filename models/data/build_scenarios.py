@@ -177,7 +177,10 @@ def fmt(value) -> str:
     return repr(value)
 
 
-def render(name: str, description: str, overrides: dict, sections: dict) -> str:
+def render(name: str, description: str, overrides: dict, sections: dict,
+           backtest: bool = False) -> str:
+    """A scenario's TOML text. ``backtest``: start from the 2014 burdens, with no observed
+    2025 state or national plans, and the dated events of ``BACKTEST_EVENTS``."""
     rows = list(csv.DictReader(open(HERE / "nato_members_2025.csv", encoding="utf-8")))
     sec = {
         "time": {"start": "2025Q1", "steps": 40, "step_months": 3},
@@ -238,6 +241,11 @@ def render(name: str, description: str, overrides: dict, sections: dict) -> str:
             "gdp_source": "APPROXIMATE: IMF WEO Apr 2025, GDP 2024 USD bn (recalled)",
             "burden": float(r["burden_2025"]),
             "burden_source": BURDEN_SOURCES[r["burden_source"]],
+        }
+        if backtest:
+            m["burden"] = float(r["burden_2014"] or 0.0)
+            m["burden_source"] = (BURDEN_2014 if r["burden_2014"] else "no armed forces")
+        m |= {
             "distance_km": float(r["distance_km"]), "frontline": r["frontline"] == "1",
             "support": float(fav) if fav else 60.0,
             "support_source": "Pew 2024 favourable" if fav else "not surveyed: Pew 2024 median 60",
@@ -248,12 +256,46 @@ def render(name: str, description: str, overrides: dict, sections: dict) -> str:
                        "sd": 0.005}
         if fav and float(fav) < 50:
             m["sceptical_share"] = {"dist": "beta", "a": 3.0, "b": 5.0}
-        m.update(observed_state(r["code"]))
-        m.update(PLANS.get(r["code"], {}))
+        if not backtest:
+            m.update(observed_state(r["code"]))
+            m.update(PLANS.get(r["code"], {}))
         m.update(member_over.get(r["code"], {}))
         lines += ["", "[[members]]"] + [f"{k} = {fmt(v)}" for k, v in m.items()]
+    for e in BACKTEST_EVENTS if backtest else ():
+        lines += ["", "[[events]]"] + [f"{k} = {fmt(v)}" for k, v in e.items()]
     return "\n".join(lines) + "\n"
 
+
+BURDEN_2014 = "NATO Defence Expenditure of NATO Countries (2014-2024), 17 Jun 2024: 2014"
+# The back-test's dated inputs (validation protocol section 2). Hostility H is measured from
+# the scenario's start (2014Q1, before the annexation of Crimea: H_0 = 0).
+BACKTEST_EVENTS = [
+    {"quarter": "2014Q1", "type": "hostility_jump", "size": 0.3,
+     "source": "annexation of Crimea, Mar 2014; size [J]: a third of the two shocks' sum"},
+    {"quarter": "2022Q1", "type": "hostility_jump", "size": 0.6,
+     "source": "full-scale invasion of Ukraine, 24 Feb 2022; size [J]: twice the 2014 shock"},
+    {"quarter": "2023Q3", "type": "target_pull", "scale": 10.0,
+     "source": "Vilnius summit, Jul 2023: 2% 'as a minimum'; the low-pressure pull "
+               "U(0.03, 0.1) becomes the high-pressure regime U(0.3, 1.0) of nato-2025"},
+]
+BACKTEST = (
+    "Back-test: NATO's 32 allies from their 2014 burdens (2014Q1) to 2024Q1, the year-2024 "
+    "value (annual figures placed at each year's first quarter); Crimea (2014Q1) and the "
+    "full-scale invasion (2022Q1) as dated hostility jumps, the Wales 2% guideline as the "
+    "target under the low-pressure pull until Vilnius (2023Q3). Scored by alliance-risk "
+    "backtest against NATO's 2024 figures.",
+    {"target_pull": (U(0.03, 0.1), "low-pressure regime (2014-23); Vilnius event below"),
+     "withdrawal_base_hazard": ({"dist": "gamma", "shape": 0.5, "rate": 1444.0},
+                                "as nato-2025")},
+    {"time": {"start": "2014Q1", "steps": 40},
+     "targets": {"initial": 2.0, "final": 2.0, "ramp_start": "2014Q3", "ramp_end": "2024Q3",
+                 "incremental": False, "report_thresholds": [2.0]},
+     "adversary": {"spending": 84.7,
+                   "spending_source": "SIPRI Milex (models/data/history), Russia 2014, "
+                                      "current USD bn",
+                   "growth": 0.03, "gdp": 2060.0,
+                   "gdp_source": "APPROXIMATE: IMF WEO, Russia 2014 GDP (recalled)"}},
+)
 
 SCENARIOS = {
     "nato-2025": (
@@ -316,6 +358,9 @@ def main() -> None:
         (OUT / f"{name}.toml").write_text(render(name, description, overrides, sections),
                                           encoding="utf-8")
         print("wrote", OUT / f"{name}.toml")
+    (OUT / "backtest-2014.toml").write_text(render("backtest-2014", *BACKTEST, backtest=True),
+                                           encoding="utf-8")
+    print("wrote", OUT / "backtest-2014.toml")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ def quiet_consolidated():
 PRODUCT_KINDS = {
     "comparisons": "scenario comparisons with common random numbers, one group each",
     "analyses": "sensitivity analyses and scenario discovery of runs, one group each",
+    "validations": "back-tests, hindcasts and calibrations with their scores, one group each",
 }
 
 
