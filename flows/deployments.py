@@ -18,7 +18,7 @@ from prefect.schedules import Cron
 from alliance_risk.flows.cluster import cluster_run
 from alliance_risk.flows.compare import compare
 from alliance_risk.flows.forecast import forecast
-from alliance_risk.models.scenario import builtin_names
+from alliance_risk.models.scenario import forecast_names
 from alliance_risk.pipeline.api import DEFAULT_STORE
 
 TIMEZONE = "Europe/Brussels"  # NATO HQ: the analysts' working day
@@ -49,10 +49,10 @@ def deployments(store: str | None = None, scheduler: str | None = None) -> list[
         _scheduled(
             "all-scenarios-weekly",
             WEEKLY_CRON,
-            builtin_names(),
+            forecast_names(),
             WEEKLY_SIMS,
             common,
-            "Weekly forecast of every built-in scenario.",
+            "Weekly forecast of every built-in forecast scenario.",
         ),
         cluster_run.to_deployment(
             name="on-demand",

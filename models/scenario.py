@@ -487,6 +487,12 @@ def builtin_names() -> list[str]:
     )
 
 
+def forecast_names() -> list[str]:
+    """The built-in forecast scenarios: every built-in but the back-tests (``backtest-*``),
+    which start in the past and are scored, not forecast."""
+    return [n for n in builtin_names() if not n.startswith("backtest-")]
+
+
 def builtin_path(name: str) -> Path:
     return Path(str(resources.files(BUILTIN_PACKAGE) / "scenarios" / f"{name}.toml"))
 

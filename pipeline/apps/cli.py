@@ -10,8 +10,9 @@ from typing import Any
 
 from alliance_risk.models.errors import ScenarioError
 from alliance_risk.models.scenario import builtin_names, builtin_path, load_scenario
+from alliance_risk.pipeline.validation.atop import HistoryError
 
-USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError,)
+USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, HistoryError)
 
 DESCRIPTION = """\
 Monte Carlo risk forecasts of military-alliance stability.
@@ -281,6 +282,9 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
     p.add_argument("--address", default="127.0.0.1", help="interface to listen on")
     p.add_argument("--show", action="store_true", help="open it in a browser")
     p.set_defaults(func=_cmd_dashboard)
+    from alliance_risk.pipeline.validation.commands import add_validation_commands
+
+    add_validation_commands(sub)
     for add in [*contributed_commands(), *([extend] if extend else [])]:
         add(sub)
     return parser

@@ -15,6 +15,17 @@ from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
+# Member states that ceased to exist (COW State System Membership, v2016): their spells end
+# then without any decision to leave. COW code -> year.
+STATE_DEATHS = {
+    260: 1990,  # German Federal Republic: unification
+    265: 1990,  # German Democratic Republic: unification
+    678: 1990,  # Yemen Arab Republic: unification
+    680: 1990,  # Yemen People's Republic: unification
+    365: 1991,  # USSR: dissolution (Russia continues as 365 in COW; a spell may go on)
+    315: 1992,  # Czechoslovakia: dissolution
+    345: 2006,  # Yugoslavia / Serbia and Montenegro: separation of Montenegro
+}
 FIRST_YEAR = 1945  # hazards are estimated on post-1945 histories
 LAST_YEAR = 2016  # ATOP v4.01 records ends and exits up to 2016; later years are censored
 
@@ -47,11 +58,14 @@ class Pact:
         return self.begyr <= year and (self.endyr is None or self.endyr > year)
 
     def exits(self) -> list[Spell]:
-        """Spells that ended while the pact went on (a withdrawal, not the pact's end)."""
+        """Spells that ended while the pact went on: a withdrawal, not the pact's end nor the
+        end of the member state itself (``STATE_DEATHS``)."""
         return [
             s
             for s in self.spells
-            if s.exit is not None and (self.endyr is None or s.exit < self.endyr)
+            if s.exit is not None
+            and (self.endyr is None or s.exit < self.endyr)
+            and STATE_DEATHS.get(s.member) != s.exit
         ]
 
 

@@ -106,7 +106,11 @@ def score(codes: tuple[str, ...], final_burden: np.ndarray, seed: int = 0) -> xr
             "observed_regression_coef": ("term", own_coef),
             "design_regression_coef": ("term", np.asarray(DESIGN_REGRESSION)),
         },
-        coords={"ally": list(obs.codes), "quantile": q, "term": ["const", "gap", "frontline"]},
+        coords={
+            "ally": np.array(obs.codes, dtype=object),  # variable-length strings in Zarr v3
+            "quantile": q,
+            "term": np.array(["const", "gap", "frontline"], dtype=object),
+        },
     )
     ds.attrs.update(summary(ds, count, seed))
     return ds

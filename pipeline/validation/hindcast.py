@@ -183,6 +183,16 @@ def outcomes(history: atop.History, fc: OriginForecast) -> tuple[np.ndarray, np.
     return ended.astype(float), np.array(exited, dtype=float)
 
 
+def check_origins(origins, last_year: int = atop.LAST_YEAR) -> None:
+    """One line for an origin without five years of pre-origin history and outcomes."""
+    for o in origins:
+        if not atop.FIRST_YEAR + 5 <= o <= last_year - HORIZON:
+            raise atop.HistoryError(
+                f"origin {o} is outside the data: origins run from {atop.FIRST_YEAR + 5} to "
+                f"{last_year - HORIZON} (ATOP v4.01 records ends up to {last_year})"
+            )
+
+
 def run_hindcast(
     origins=ORIGINS,
     sims: int = 400,
@@ -192,12 +202,7 @@ def run_hindcast(
 ) -> xr.Dataset:
     """Forecast at every origin, attach the outcomes, score; one Dataset (docs/store.md)."""
     full = history or atop.load()
-    for o in origins:
-        if not atop.FIRST_YEAR + 5 <= o <= full.last_year - HORIZON:
-            raise atop.HistoryError(
-                f"origin {o} is outside the data: origins run from {atop.FIRST_YEAR + 5} to "
-                f"{full.last_year - HORIZON} (ATOP v4.01 records ends up to {full.last_year})"
-            )
+    check_origins(origins, full.last_year)
     parts = []
     for o in origins:
         fc = forecast_origin(full, o, sims, seed)

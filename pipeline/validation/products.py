@@ -62,3 +62,86 @@ def run_backtest(
     ds.attrs |= {"run_id": rid, "sims": int(attrs["sims"]), "seed": int(attrs["seed"])}
     vid = publish(fs, "backtest", ds, {"run_id": rid, "sims": int(attrs["sims"])})
     return vid, fs.open_product(KIND, vid)
+
+
+def run_hindcast(
+    store, origins=None, sims: int = 400, seed: int = 0, progress: bool = True
+) -> tuple[str, xr.Dataset]:
+    """Run the ATOP hindcast and store it beside the runs (``validations/hindcast-*``)."""
+    from alliance_risk.pipeline.validation import hindcast as H
+
+    origins = tuple(origins or H.ORIGINS)
+    H.check_origins(origins)
+    bar = _bar(len(origins), "hindcast origins", progress)
+    ds = H.run_hindcast(origins, sims=sims, seed=seed, progress=lambda o: bar.update(1))
+    bar.close()
+    ds.attrs |= {"sims_per_pact": sims, "seed": seed, "origins": list(origins)}
+    fs = open_store(store)
+    vid = publish(fs, "hindcast", ds, {"origins": list(origins), "sims": sims, "seed": seed})
+    return vid, fs.open_product(KIND, vid)
+
+
+def run_calibration(
+    store, sims: int = 20_000, seed: int = 0, run: str | None = None, **engine: Any
+) -> tuple[str, xr.Dataset]:
+    """Fit the partially pooled exit prior and run ABC of the burden priors on a back-test
+    run (``run``, or a new one of ``sims`` simulations); store both."""
+    import numpy as np
+
+    from alliance_risk.pipeline.api import run_forecast, run_scenario
+    from alliance_risk.pipeline.validation import calibrate as C
+
+    if run is not None:
+        fs = open_store(store, create=False)
+        rid = backtest_run(fs, run)
+    else:
+        res = run_forecast(
+            B.SCENARIO, sims=sims, seed=seed, store=store, keep_samples=True, **engine
+        )
+        fs, rid = open_store(store, create=False), res.run_id
+    attrs = fs.run_attrs(rid)
+    sc = run_scenario(attrs)
+    group = open_samples(fs, rid)
+    out = C.abc(
+        read(group, "parameters"), sc.parameter_names, read(group, "final_burden"), sc.codes
+    )
+    ep = C.fit_exit_prior()
+    q = ["p05", "p50", "p95"]
+    ds = xr.Dataset(
+        {
+            "prior": (("parameter", "q"), [out["priors"][n]["prior"] for n in C.CALIBRATED]),
+            "posterior": (
+                ("parameter", "q"),
+                [out["priors"][n]["posterior"] for n in C.CALIBRATED],
+            ),
+            "implausibility": ("sim", out["implausibility"]),
+            "accepted": ("sim", out["keep"]),
+        },
+        coords={"parameter": np.array(C.CALIBRATED, dtype=object), "q": np.array(q, dtype=object)},
+    )
+    lo, hi = ep.nato_interval()
+    ds.attrs |= {
+        "run_id": rid,
+        "sims": int(attrs["sims"]),
+        "seed": int(attrs["seed"]),
+        "cutoff": C.CUTOFF,
+        "accepted_draws": out["accepted"],
+        "targets": {k: list(v) for k, v in C.targets().items()},
+        "exit_population_gamma": [ep.shape, ep.rate],
+        "exit_population_mean": ep.population_mean,
+        "exit_groups": ep.groups,
+        "exit_events": ep.exits,
+        "exit_member_years": ep.exposure,
+        "exit_nato_gamma": [ep.nato_shape, ep.nato_rate],
+        "exit_nato_mean": ep.nato_mean,
+        "exit_nato_90": [lo, hi],
+        "acceptance_rate": float(np.mean(out["keep"])),
+    }
+    vid = publish(fs, "calibration", ds, {"run_id": rid, "sims": int(attrs["sims"])})
+    return vid, fs.open_product(KIND, vid)
+
+
+def _bar(total: int, desc: str, show: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not show, leave=False)

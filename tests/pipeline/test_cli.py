@@ -21,7 +21,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 PIPELINE_COMMANDS = {"scenarios", "validate", "run", "runs", "show", "discard", "analyse",
-                     "report", "dashboard"}  # fmt: skip
+                     "report", "dashboard", "backtest", "hindcast", "calibrate",
+                     "validation"}  # fmt: skip
 FLOW_COMMANDS = {"forecast", "cluster-run", "compare", "serve"}  # via the entry point
 
 
