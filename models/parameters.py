@@ -368,3 +368,22 @@ PER_MEMBER: tuple[ParameterSpec, ...] = (
 GLOBAL_NAMES: tuple[str, ...] = tuple(p.name for p in GLOBAL)
 PER_MEMBER_NAMES: tuple[str, ...] = tuple(p.name for p in PER_MEMBER)
 SPECS: dict[str, ParameterSpec] = {p.name: p for p in GLOBAL + PER_MEMBER}
+
+
+# Every global input at a neutral value: with all couplings off, only the hazards and
+# processes a caller sets move (the analytic tests; the hindcast's generic alliance).
+NEUTRAL: dict[str, float] = {name: 0.0 for name in GLOBAL_NAMES} | {
+    "gdp_common_share": 0.5,
+    "capability_depreciation": 0.1,
+    "proximity_scale": 1000.0,
+    "threat_reversion": 0.5,
+    "adversary_fatigue": 0.3,
+    "adversary_ceiling": 10.0,
+    "government_support_effect": 1.0,
+    "sceptic_hazard_ratio": 1.0,
+    "hegemon_exit_pass": 1.0,
+    "disengaged_contribution": 0.5,
+    "commitment_base": 0.75,
+    "pandemic_quarters": 4.0,
+    "hegemon_presence": 0.1,
+}

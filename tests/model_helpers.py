@@ -7,25 +7,11 @@ import tomllib
 import numpy as np
 
 from alliance_risk.models.kernel import simulate
-from alliance_risk.models.parameters import GLOBAL_NAMES
+from alliance_risk.models.parameters import NEUTRAL
 from alliance_risk.models.sampling import sample_parameters
 from alliance_risk.models.scenario import builtin_path, parse_scenario
 
-NEUTRAL = {name: 0.0 for name in GLOBAL_NAMES} | {
-    "gdp_common_share": 0.5,
-    "capability_depreciation": 0.1,
-    "proximity_scale": 1000.0,
-    "threat_reversion": 0.5,
-    "adversary_fatigue": 0.3,
-    "adversary_ceiling": 10.0,
-    "government_support_effect": 1.0,
-    "sceptic_hazard_ratio": 1.0,
-    "hegemon_exit_pass": 1.0,
-    "disengaged_contribution": 0.5,
-    "commitment_base": 0.75,
-    "pandemic_quarters": 4.0,
-    "hegemon_presence": 0.1,
-}
+NEUTRAL = NEUTRAL
 
 
 def fixed(value: float) -> dict:

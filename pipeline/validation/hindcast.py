@@ -21,7 +21,7 @@ import xarray as xr
 
 from alliance_risk.models.kernel import simulate
 from alliance_risk.models.layout import NEVER
-from alliance_risk.models.parameters import GLOBAL_NAMES
+from alliance_risk.models.parameters import NEUTRAL
 from alliance_risk.models.sampling import sample_parameters
 from alliance_risk.models.scenario import Scenario, builtin_path, parse_scenario
 from alliance_risk.pipeline.validation import atop, hazards
@@ -31,21 +31,7 @@ HORIZON = 5  # years
 ORIGINS = tuple(range(1960, 2011, 5))
 
 # every uncertain input of the generic alliance: couplings off, only exits and dissolution
-GENERIC = {name: 0.0 for name in GLOBAL_NAMES} | {
-    "gdp_common_share": 0.5,
-    "capability_depreciation": 0.1,
-    "proximity_scale": 1000.0,
-    "threat_reversion": 0.5,
-    "adversary_fatigue": 0.3,
-    "adversary_ceiling": 10.0,
-    "government_support_effect": 1.0,
-    "sceptic_hazard_ratio": 1.0,
-    "hegemon_exit_pass": 1.0,
-    "disengaged_contribution": 0.5,
-    "commitment_base": 0.75,
-    "pandemic_quarters": 4.0,
-    "hegemon_presence": 0.1,
-}
+GENERIC = NEUTRAL
 
 
 def _fixed(v: float) -> dict:

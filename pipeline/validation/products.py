@@ -40,21 +40,25 @@ def backtest_run(fs: ForecastStore, run: str) -> str:
     return rid
 
 
+def _backtest_source(store, sims: int, seed: int, run: str | None, engine: dict):
+    """(store, run id) of the back-test run to use: ``run`` if given, else a new one."""
+    from alliance_risk.pipeline.api import run_forecast
+
+    if run is not None:
+        fs = open_store(store, create=False)
+        return fs, backtest_run(fs, run)
+    res = run_forecast(B.SCENARIO, sims=sims, seed=seed, store=store, keep_samples=True, **engine)
+    return open_store(store, create=False), res.run_id
+
+
 def run_backtest(
     store, sims: int = 20_000, seed: int = 0, run: str | None = None, **engine: Any
 ) -> tuple[str, xr.Dataset]:
     """Run (or reuse, ``run``) the back-test scenario through the engine, score it, store the
     scores beside the run; returns (validation id, Dataset)."""
-    from alliance_risk.pipeline.api import run_forecast, run_scenario
+    from alliance_risk.pipeline.api import run_scenario
 
-    if run is not None:
-        fs = open_store(store, create=False)
-        rid = backtest_run(fs, run)
-    else:
-        res = run_forecast(
-            B.SCENARIO, sims=sims, seed=seed, store=store, keep_samples=True, **engine
-        )
-        fs, rid = open_store(store, create=False), res.run_id
+    fs, rid = _backtest_source(store, sims, seed, run, engine)
     attrs = fs.run_attrs(rid)
     codes = run_scenario(attrs).codes
     final = read(open_samples(fs, rid), "final_burden")
@@ -88,17 +92,10 @@ def run_calibration(
     run (``run``, or a new one of ``sims`` simulations); store both."""
     import numpy as np
 
-    from alliance_risk.pipeline.api import run_forecast, run_scenario
+    from alliance_risk.pipeline.api import run_scenario
     from alliance_risk.pipeline.validation import calibrate as C
 
-    if run is not None:
-        fs = open_store(store, create=False)
-        rid = backtest_run(fs, run)
-    else:
-        res = run_forecast(
-            B.SCENARIO, sims=sims, seed=seed, store=store, keep_samples=True, **engine
-        )
-        fs, rid = open_store(store, create=False), res.run_id
+    fs, rid = _backtest_source(store, sims, seed, run, engine)
     attrs = fs.run_attrs(rid)
     sc = run_scenario(attrs)
     group = open_samples(fs, rid)

@@ -95,8 +95,8 @@ def _backtest_md(ds: xr.Dataset, fig: str) -> list[str]:
     rows += [
         "",
         f"The 2024 figures of the package's NATO table give Δb = {obs[0]:.2f} + "
-        f"{obs[1]:.2f}·gap + {obs[2]:.2f}·frontline (the design's 0.27/0.51/1.03 came from",
-        "another vintage of the data); both are shown.",
+        f"{obs[1]:.2f}·gap + {obs[2]:.2f}·frontline (the issue's targets 0.27/0.51/1.03 come from",
+        "the design's data vintage; both are shown).",
         "",
         f"![back-test]({fig})",
         "",
@@ -168,7 +168,7 @@ def write_report(backtest: xr.Dataset, hindcast: xr.Dataset, calibration: xr.Dat
         "",
         "<!-- generated: do not edit by hand -->",
         f"Every number and figure on this page is written by `{COMMAND}`",
-        "(about 2 minutes on 2 cores); the protocol is in the sections below and in",
+        "(about 25 s on 2 cores); the protocol is in the sections below and in",
         "`pipeline/validation/`. Lower is better for Brier, log score and CRPS.",
         "",
         *_backtest_md(backtest, backtest_figure(backtest, out)),

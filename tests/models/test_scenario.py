@@ -11,7 +11,14 @@ from alliance_risk.models.errors import ScenarioError
 from alliance_risk.models.parameters import GLOBAL_NAMES
 from alliance_risk.models.scenario import builtin_names, builtin_path, load_scenario, parse_scenario
 
-BUILTINS = ["backtest-2014", "detente", "high-target-pressure", "nato-2025", "nato-2025-pooled", "us-pivot"]
+BUILTINS = [
+    "backtest-2014",
+    "detente",
+    "high-target-pressure",
+    "nato-2025",
+    "nato-2025-pooled",
+    "us-pivot",
+]
 
 
 def problems(data: dict) -> list[str]:
