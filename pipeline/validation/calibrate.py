@@ -73,7 +73,7 @@ def exit_groups(history: atop.History) -> tuple[np.ndarray, np.ndarray]:
             end = s.exit if s.exit is not None else (p.endyr or history.last_year)
             years += max(end - max(s.entry, p.begyr, atop.FIRST_YEAR), 0)
         if years > 0:
-            x.append(sum(1 for s in p.exits() if s.exit >= atop.FIRST_YEAR))
+            x.append(sum(1 for s in p.exits() if (s.exit or 0) >= atop.FIRST_YEAR))
             e.append(years)
     x.append(NATO_RECORD[0])
     e.append(NATO_RECORD[1])
