@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
 import numpy as np
@@ -38,6 +39,7 @@ class Observed:
     frontline: np.ndarray
 
 
+@cache
 def observed() -> Observed:
     """2014 and 2024 burdens (% of GDP) and frontline flags from the package's NATO table."""
     table = resources.files("alliance_risk.models.data") / "nato_members_2025.csv"

@@ -130,8 +130,8 @@ def targets() -> dict[str, tuple[float, float]]:
     obs = B.observed()
     X = B.design_matrix(obs.b2014, obs.frontline)
     dy = obs.b2024 - obs.b2014
-    coef, res, *_ = np.linalg.lstsq(X, dy, rcond=None)
-    s2 = float(res[0]) / (len(dy) - X.shape[1])
+    coef = B.regression(obs.b2014, obs.frontline, obs.b2024)[0]
+    s2 = float(np.sum((dy - X @ coef) ** 2)) / (len(dy) - X.shape[1])
     se = np.sqrt(np.diag(s2 * np.linalg.inv(X.T @ X)))
     return {
         "count": (float(B.OBSERVED_COUNT_2024), 1.5),

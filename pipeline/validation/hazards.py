@@ -25,8 +25,9 @@ def pact_features(history: History, pact: Pact, year: int) -> np.ndarray:
     return np.array([1.0, float(pact.bilateral), float(year - pact.begyr >= OLD)])
 
 
-def exit_features(history: History, pact: Pact, member: int, year: int) -> np.ndarray:
-    return np.array([1.0, float(year - pact.begyr >= OLD), history.threat_of([member], year)])
+def exit_features(history: History, pact: Pact, members, year: int) -> np.ndarray:
+    """Exit covariates of ``members`` (one member's spell, or a pact's mean member)."""
+    return np.array([1.0, float(year - pact.begyr >= OLD), history.threat_of(members, year)])
 
 
 def _years(begin: int, end: int | None, last: int) -> range:
@@ -59,7 +60,7 @@ def member_years(history: History) -> tuple[np.ndarray, np.ndarray]:
             end = s.exit if s.exit is not None else p.endyr
             years = _years(max(s.entry, p.begyr), end, history.last_year)
             for t in years:
-                X.append(exit_features(history, p, s.member, t))
+                X.append(exit_features(history, p, [s.member], t))
                 y.append(float((s.member, s.exit) in exits and t == years[-1]))
     return np.array(X).reshape(-1, len(EXIT_TERMS)), np.array(y)
 

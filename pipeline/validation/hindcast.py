@@ -132,9 +132,7 @@ def forecast_origin(
         if not pact.in_force(origin) or len(members) < 2:
             continue
         h_end = fit_end.hazard(hazards.pact_features(view, pact, origin))
-        x_exit = hazards.exit_features(view, pact, members[0], origin)
-        x_exit[2] = view.threat_of(members, origin)
-        h_exit = fit_exit.hazard(x_exit)
+        h_exit = fit_exit.hazard(hazards.exit_features(view, pact, members, origin))
         sc = generic_scenario(pact, origin, h_end, h_exit)
         rng = np.random.default_rng([seed, origin, pact.atopid])
         res = simulate(sc, sample_parameters(sc, sims, rng), rng)

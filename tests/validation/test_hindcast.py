@@ -33,7 +33,7 @@ def _scramble_after(history: atop.History, origin: int, rng) -> atop.History:
     pacts = []
     for p in history.pacts:
         end = p.endyr
-        if (end is not None and end > origin) or end is None:
+        if end is None or end > origin:
             end = int(rng.integers(origin + 1, origin + 30)) if rng.random() < 0.5 else None
         spells = tuple(
             replace(s, exit=int(rng.integers(origin + 1, origin + 40)))
