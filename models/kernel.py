@@ -82,9 +82,9 @@ class KernelResult:
     n_meeting: np.ndarray  # (steps + 1, S, n_thresholds)
     events: dict[str, np.ndarray]
     member_events: dict[str, np.ndarray]
+    final_burden: np.ndarray  # (S, N) float32: each member's burden at the horizon
     members: dict[str, np.ndarray] | None = None
     member_summary: dict[str, np.ndarray] | None = None
-    final_burden: np.ndarray | None = None  # (S, N) each member's burden at the horizon
 
 
 class MemberView:
@@ -375,8 +375,7 @@ def simulate(
             if traces is not None:
                 for name in traces:
                     traces[name][k] = getattr(view, name)
-    result = _result(rec, ev, em, traces, n_thr)
-    result.final_burden = state.ms[L.MS_B].astype(np.float32)
+    result = _result(rec, ev, em, traces, n_thr, state.ms[L.MS_B].astype(np.float32))
     if summary is not None:
         result.member_summary = {n: summary[0][j] for j, n in enumerate(L.MSUM_NAMES)}
         result.member_summary["burden_hist"] = summary[1]
@@ -387,7 +386,7 @@ def _member_view(snap: np.ndarray) -> MemberView:
     return MemberView(snap)
 
 
-def _result(rec, ev, em, traces, n_thr) -> KernelResult:
+def _result(rec, ev, em, traces, n_thr, final_burden) -> KernelResult:
     series = {name: rec[j] for j, name in enumerate(L.REC_NAMES)}
     for name in ("alive", "hegemon_member", "arms_race"):
         series[name] = series[name] > 0.5
@@ -410,5 +409,6 @@ def _result(rec, ev, em, traces, n_thr) -> KernelResult:
         n_meeting=np.moveaxis(rec[L.REC_MEET : L.REC_MEET + n_thr], 0, -1).astype(np.int16),
         events=events,
         member_events={"withdrawal_step": em[L.EM_WD_STEP], "notice_step": em[L.EM_NOTICE_STEP]},
+        final_burden=final_burden,
         members=traces,
     )
