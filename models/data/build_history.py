@@ -3,7 +3,8 @@
 Run from the repository with the project's shared data beside it:
     python models/data/build_history.py ../shared/data/raw
 It writes models/data/history/*.csv: only the columns and rows the hindcast and calibration
-read (defence pacts, their member spells, threat scores since 1940), not the full ATOP files
+read (defence pacts with their stated term and renewal period, their member spells, threat
+scores since 1940), not the full ATOP files
 (model.md asks not to redistribute them; SOURCES.md cites them).
 """
 
@@ -20,10 +21,11 @@ def main(raw: Path) -> None:
     keep = {r["atopid"] for r in alliances if r["defense"] == "1"}
     with open(OUT / "atop_defence_pacts.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["atopid", "begyr", "endyr", "bilat"])
+        w.writerow(["atopid", "begyr", "endyr", "bilat", "length", "renewlgt"])
         for r in alliances:
             if r["atopid"] in keep:
-                w.writerow([r["atopid"], r["begyr"], r["endyr"], r["bilat"]])
+                terms = [r["length"] or "0", r["renewlgt"] or "0"]  # months, 0: none stated
+                w.writerow([r["atopid"], r["begyr"], r["endyr"], r["bilat"], *terms])
     with open(OUT / "atop_pact_members.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["atopid", "member", "yrent", "yrexit", "phase"])

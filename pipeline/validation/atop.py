@@ -48,6 +48,19 @@ class Pact:
     endyr: int | None  # None: in force at the view's last year
     bilateral: bool
     spells: tuple[Spell, ...]
+    term_months: int = 0  # the treaty's stated length (ATOP LENGTH), 0: none stated
+    renewal_months: int = 0  # its automatic renewal period (ATOP RENEWLGT), 0: none
+
+    def term_due(self, year: int) -> bool:
+        """Whether the treaty's text puts an expiry or a renewal point in ``year``: a date the
+        parties agreed at signing, so known before any origin (Leeds & Savun 2007: pacts end
+        most often when their terms run out)."""
+        if self.term_months <= 0:
+            return False
+        first = self.begyr + self.term_months // 12
+        if year <= first or self.renewal_months <= 0:
+            return year == first
+        return (year - first) * 12 % self.renewal_months < 12
 
     def members_at(self, year: int) -> tuple[int, ...]:
         return tuple(
@@ -135,6 +148,8 @@ def load() -> History:
             endyr=int(r["endyr"]) or None,
             bilateral=r["bilat"] == "1",
             spells=_spells(members[int(r["atopid"])]),
+            term_months=int(r["length"]),
+            renewal_months=int(r["renewlgt"]),
         )
         for r in _rows("atop_defence_pacts.csv")
     )

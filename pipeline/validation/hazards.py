@@ -1,8 +1,9 @@
 """Hazards of pact termination and member exit estimated from an ATOP history view.
 
 A log-linear Poisson model on pact-years (termination: bilateral, an old pact of 30 years
-or more) and member-years of multilateral pacts (exit: an old pact, the member's Leeds &
-Savun threat score), with covariates known at the time. Fitted by Newton's method with a small ridge
+or more, a year in which the treaty's stated term or a renewal period runs out) and
+member-years of multilateral pacts (exit: an old pact, the member's Leeds & Savun threat
+score), with covariates known at the time. Fitted by Newton's method with a small ridge
 on the slopes, so a view with few events still gives finite, shrunk estimates. Everything
 is read from a ``History`` (usually ``atop.censor(history, origin)``), nothing else.
 """
@@ -17,12 +18,13 @@ from alliance_risk.pipeline.validation.atop import FIRST_YEAR, History, Pact
 
 OLD = 30  # years: pacts this old end far less often (0.9%/yr against 3-6%/yr, ATOP 1945-2016)
 RIDGE = 1.0
-TERMS = ("const", "bilateral", "old")
+TERMS = ("const", "bilateral", "old", "term_due")
 EXIT_TERMS = ("const", "old", "threat")
 
 
 def pact_features(history: History, pact: Pact, year: int) -> np.ndarray:
-    return np.array([1.0, float(pact.bilateral), float(year - pact.begyr >= OLD)])
+    old = float(year - pact.begyr >= OLD)
+    return np.array([1.0, float(pact.bilateral), old, float(pact.term_due(year))])
 
 
 def exit_features(history: History, pact: Pact, members, year: int) -> np.ndarray:
@@ -74,8 +76,14 @@ class PoissonFit:
 
     def hazard(self, x: np.ndarray) -> tuple[float, float]:
         """Annual hazard at covariates ``x`` and the s.e. of its log."""
-        eta = float(x @ self.coef)
-        return float(np.exp(eta)), float(np.sqrt(max(x @ self.cov @ x, 0.0)))
+        return self.mean_hazard(x[None, :])
+
+    def mean_hazard(self, X: np.ndarray) -> tuple[float, float]:
+        """Mean annual hazard over the rows of ``X`` (the years of a window whose covariates
+        change, such as a treaty term running out) and the delta-method s.e. of its log."""
+        h = np.exp(X @ self.coef)
+        g = (h[:, None] * X).sum(axis=0) / h.sum()  # d log(mean h) / d coef
+        return float(h.mean()), float(np.sqrt(max(g @ self.cov @ g, 0.0)))
 
 
 def fit_poisson(X: np.ndarray, y: np.ndarray, ridge: float = RIDGE) -> PoissonFit:

@@ -68,8 +68,9 @@ def _base() -> dict:
 
 def generic_scenario(pact: atop.Pact, origin: int, h_end: tuple, h_exit: tuple) -> Scenario:
     """A generic alliance of the pact's members at ``origin``: exogenous dissolution at the
-    fitted termination hazard, member exits at the fitted exit hazard (none for a bilateral
-    pact, whose exit is its end), collapse below two members."""
+    fitted termination hazard (its mean over the five years, which gives the same 5-year
+    probability when a treaty term runs out inside them), member exits at the fitted exit
+    hazard (none for a bilateral pact, whose exit is its end), collapse below two members."""
     data = dict(_base())
     data["scenario"] = {"name": f"atop-{pact.atopid}-{origin}", "alliance": f"ATOP {pact.atopid}"}
     data["time"] = {"start": f"{origin}Q1", "steps": 4 * HORIZON, "step_months": 3}
@@ -131,7 +132,10 @@ def forecast_origin(
         members = pact.members_at(origin)
         if not pact.in_force(origin) or len(members) < 2:
             continue
-        h_end = fit_end.hazard(hazards.pact_features(view, pact, origin))
+        window = range(origin + 1, origin + HORIZON + 1)  # the years whose ends are scored
+        h_end = fit_end.mean_hazard(
+            np.array([hazards.pact_features(view, pact, t) for t in window])
+        )
         h_exit = fit_exit.hazard(hazards.exit_features(view, pact, members, origin))
         sc = generic_scenario(pact, origin, h_end, h_exit)
         rng = np.random.default_rng([seed, origin, pact.atopid])

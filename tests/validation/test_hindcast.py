@@ -85,6 +85,26 @@ def test_poisson_fit_recovers_known_rates():
     assert hazards.climatology(X, y) == pytest.approx((y.sum() + 0.5) / (n + 1))
 
 
+def test_treaty_terms_put_due_years_where_the_text_says(history):
+    # NATO: 20 years (Art. 13), no renewal period; the Warsaw Pact: 20 years, then 10-year renewals
+    nato, warsaw = history.pact(3180), history.pact(3285)
+    assert [y for y in range(1950, 2017) if nato.term_due(y)] == [1969]
+    assert [y for y in range(1956, 1992) if warsaw.term_due(y)] == [1975, 1985]
+    five = replace(nato, begyr=1950, term_months=60, renewal_months=24)
+    assert [y for y in range(1950, 1962) if five.term_due(y)] == [1955, 1957, 1959, 1961]
+    assert not any(replace(nato, term_months=0).term_due(y) for y in range(1949, 2017))
+
+
+def test_the_mean_hazard_of_a_window_is_the_mean_of_its_years():
+    X = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 0.0]])
+    fit = hazards.PoissonFit(np.log([0.02, 5.0]), np.diag([0.01, 0.04]), 3, 100)
+    h, se = fit.mean_hazard(X)
+    assert h == pytest.approx((0.02 + 0.1 + 0.02) / 3)
+    w = np.array([1.0, 0.1 / 0.14])  # d log h / d coef: weights 0.02, 0.1, 0.02 over 0.14
+    assert se == pytest.approx(np.sqrt(0.01 * w[0] ** 2 + 0.04 * w[1] ** 2))
+    assert fit.hazard(X[1]) == pytest.approx((0.1, np.sqrt(0.01 + 0.04)))
+
+
 def test_generic_alliance_runs_the_membership_code(history):
     nato = history.pact(3180)
     sc = hindcast.generic_scenario(nato, 1980, (0.05, 0.0), (0.03, 0.0))
