@@ -15,16 +15,16 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from alliance_risk.models.errors import ScenarioError
+from alliance_risk.models.errors import EnvironmentFailure, InputError
 from alliance_risk.models.scenario import Scenario, load_scenario
 from alliance_risk.pipeline.api import DEFAULT_STORE, RunResult, extend_run, run_forecast
-from alliance_risk.pipeline.engine.execute import ClusterError
-from alliance_risk.pipeline.engine.plan import PlanError
+from alliance_risk.pipeline.engine.progress import BlockError
 from alliance_risk.pipeline.products.headlines import headline_table
-from alliance_risk.pipeline.store import StoreError, TransientStoreError, open_store
+from alliance_risk.pipeline.store import TransientStoreError, open_store
 
-PERMANENT = (ScenarioError, PlanError, StoreError)
-TRANSIENT = (ClusterError, TransientStoreError, ConnectionError, TimeoutError, OSError)
+# by class (models/errors.py): bad input and a block that failed twice alike are not retried
+PERMANENT = (InputError, BlockError)
+TRANSIENT = (EnvironmentFailure, ConnectionError, TimeoutError, OSError)
 
 
 def is_transient(task, task_run, state) -> bool:

@@ -61,3 +61,17 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
             if isinstance(exc.code, str):
                 print(exc.code, file=sys.stderr)
     return subprocess.CompletedProcess(list(args), rc, out.getvalue(), err.getvalue())
+
+
+class FailingSink:
+    """A samples sink that logs each call to ``log`` (a file) and then fails: the same error
+    every time (``flaky=False``) or a different one each time (``flaky=True``)."""
+
+    def __init__(self, log: Path, flaky: bool = False):
+        self.log, self.flaky = Path(log), flaky
+
+    def __call__(self, block: int, params, res) -> None:
+        with open(self.log, "a") as fh:
+            fh.write(f"{block}\n")
+        calls = self.log.read_text().split().count(str(block))
+        raise ValueError(f"non-finite state, attempt {calls}" if self.flaky else "non-finite state")

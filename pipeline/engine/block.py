@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
+from scipy import special
 
-from alliance_risk.models.kernel import KernelResult, simulate
+from alliance_risk.models.errors import AllianceRiskError
+from alliance_risk.models.kernel import KernelResult, nonfinite, simulate
 from alliance_risk.models.layout import CAUSE_NAMES
 from alliance_risk.models.noise import StepNoise
 from alliance_risk.models.sampling import (
@@ -57,6 +59,7 @@ def simulate_block(scenario: Scenario, spec: RunSpec, block: int, sink: Sink | N
         params = sample_parameters(scenario, spec.block_size, p_rng, sampler)
     t1 = time.perf_counter()
     res = simulate(scenario, params, i_rng, member_summary=BURDEN_BINS, noise_hook=hook)
+    check_finite(scenario, spec, block, params, res)
     t2 = time.perf_counter()
     cluster = saltelli_rows(scenario) if spec.sampler == "saltelli" else 1
     stats = reduce_block(scenario, res, cluster)
@@ -66,6 +69,34 @@ def simulate_block(scenario: Scenario, spec: RunSpec, block: int, sink: Sink | N
     t4 = time.perf_counter()
     timing = {"sample": t1 - t0, "kernel": t2 - t1, "reduce": t3 - t2, "samples": t4 - t3}
     return stats, {**timing, "block": t4 - t0}
+
+
+class NonFiniteError(AllianceRiskError):
+    """A simulation's state went NaN or infinite: the block fails rather than store it."""
+
+
+def check_finite(scenario: Scenario, spec: RunSpec, block: int, params, res) -> None:
+    """Raise ``NonFiniteError`` naming the first simulation whose state is not finite, with
+    the inputs that sat furthest in their priors' tails (the likeliest culprits)."""
+    found = nonfinite(res)
+    if found is None:
+        return
+    sim, series, step = found
+    row = params[sim]
+    tails = []
+    for name, dist, value in zip(
+        scenario.parameter_names, scenario.distributions, row, strict=True
+    ):
+        if dist.dist == "fixed":  # not uncertain: never in a tail
+            continue
+        u = float(np.clip(dist.cdf(np.array([value]))[0], 1e-300, 1 - 1e-16))
+        tails.append((abs(float(special.ndtri(u))), name, value))
+    worst = ", ".join(f"{n} = {v:.6g}" for _, n, v in sorted(tails, reverse=True)[:5])
+    where = "at the horizon" if step < 0 else f"at record {step}"
+    raise NonFiniteError(
+        f"simulation {block * spec.block_size + sim} (block {block}) has non-finite "
+        f"{series} {where}; its inputs furthest in their priors' tails: {worst}"
+    )
 
 
 def _by_step(steps: np.ndarray, T: int) -> np.ndarray:

@@ -3,30 +3,36 @@
 Each task runs one block through the kernel and reduces it on the worker; the client receives
 small statistics as blocks finish (in any order), hands each to ``on_block`` (which persists
 it) and releases the future at once, so client memory does not grow with the number of
-blocks. At most ``2 x threads`` blocks are in flight. A failed block is retried by Dask
-(``retries``); a block that still fails stops the run, whose completed blocks stay resumable.
+blocks. At most ``2 x threads`` blocks are in flight.
+
+Retry policy: a worker that dies is the scheduler's business (``allowed-failures``). A block
+that raises is run once more; the same error twice is deterministic (a bug, bad numbers) and
+stops the run at once with the block and the reason, its completed blocks kept for
+``--resume``. Different errors each time (a flaky node) give up after ``MAX_TRIES``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import dask
 from dask.distributed import Client, LocalCluster, as_completed
 
+from alliance_risk.models.errors import EnvironmentFailure
 from alliance_risk.models.scenario import Scenario
 from alliance_risk.pipeline.engine.block import Sink, simulate_block
 from alliance_risk.pipeline.engine.plan import RunSpec
-from alliance_risk.pipeline.engine.progress import BlockProgress, Progress, failure
+from alliance_risk.pipeline.engine.progress import BlockError, BlockProgress, Progress, failure
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
-RETRIES = 3
+MAX_TRIES = 3  # runs of one block whose errors differ (the same error twice stops)
 
 
-class ClusterError(RuntimeError):
+class ClusterError(EnvironmentFailure):
     """The Dask scheduler cannot be reached or used (one line, for the user)."""
 
 
@@ -114,30 +120,36 @@ def run_blocks(
     bar = BlockProgress(scenario, spec, on_block, progress, done, timings)
     scen = client.scatter(scenario, broadcast=True) if todo else None
     pending = iter(todo)
+    errors: dict[int, list[str]] = {}  # block -> the errors of its failed runs
+    call = uuid.uuid4().hex[:8]  # keys unique per call: a resume never gets an old failure
 
     def submit(b):
-        return client.submit(
-            _block_task,
-            scen,
-            spec,
-            b,
-            sink,
-            key=f"{run_key}-b{b}",
-            retries=RETRIES,
-            pure=False,
-        )
+        key = f"{run_key}-{call}-b{b}-t{len(errors.get(b, ()))}"
+        return client.submit(_block_task, scen, spec, b, sink, key=key, pure=False)
 
     futures = as_completed([submit(b) for _, b in zip(range(window), pending, strict=False)])
     with bar:
         for fut in futures:
-            block = int(fut.key.rsplit("-b", 1)[1])
+            block = int(fut.key.rsplit("-b", 1)[1].split("-t")[0])
             try:
                 stats, timing = fut.result()
             except Exception as exc:
-                how = f"failed after {RETRIES} retries"
-                raise ClusterError(failure(block, exc, run_key, how)) from exc
+                _give_up_or_retry(errors.setdefault(block, []), block, exc, run_key)
+                futures.add(submit(block))
+                continue
             fut.release()
             bar.completed(block, stats, timing)
             nxt = next(pending, None)
             if nxt is not None:
                 futures.add(submit(nxt))
+
+
+def _give_up_or_retry(seen: list[str], block: int, exc: BaseException, run_key: str) -> None:
+    """Raise ``BlockError`` if ``exc`` repeats an earlier error of the block (deterministic)
+    or the block has failed ``MAX_TRIES`` times; else record it (the caller reruns)."""
+    what = f"{type(exc).__name__}: {exc}"
+    if what in seen:
+        raise BlockError(failure(block, exc, run_key, "failed twice with the same error"), exc)
+    seen.append(what)
+    if len(seen) >= MAX_TRIES:
+        raise BlockError(failure(block, exc, run_key, f"failed {MAX_TRIES} times"), exc)

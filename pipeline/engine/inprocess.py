@@ -12,13 +12,9 @@ from collections.abc import Callable, Iterable
 from alliance_risk.models.scenario import Scenario
 from alliance_risk.pipeline.engine.block import Sink, simulate_block
 from alliance_risk.pipeline.engine.plan import RunSpec
-from alliance_risk.pipeline.engine.progress import BlockProgress, Progress, failure
+from alliance_risk.pipeline.engine.progress import BlockError, BlockProgress, Progress, failure
 
 EXECUTORS = ("dask", "inprocess")
-
-
-class BlockError(RuntimeError):
-    """A block failed (one line, for the user; the completed blocks are kept)."""
 
 
 def run_blocks_inprocess(
@@ -39,5 +35,5 @@ def run_blocks_inprocess(
             try:
                 stats, timing = simulate_block(scenario, spec, block, sink)
             except Exception as exc:
-                raise BlockError(failure(block, exc, run_key)) from exc
+                raise BlockError(failure(block, exc, run_key), exc) from exc
             bar.completed(block, stats, timing)

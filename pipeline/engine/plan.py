@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alliance_risk.models.errors import InputError
 from alliance_risk.models.sampling import SAMPLERS
 
 DEFAULT_BLOCK_SIZE = 10_000
@@ -23,7 +24,7 @@ RUN_SAMPLERS = (*SAMPLERS, "saltelli")
 PARAMS_STREAM, INNOVATIONS_STREAM = 0, 1
 
 
-class PlanError(ValueError):
+class PlanError(InputError):
     """A run cannot be planned as asked (message worded for the user)."""
 
 

@@ -7,11 +7,13 @@ blocks done; ``failure`` words the one-line error of a block that failed. Both e
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 
 from tqdm.auto import tqdm
 
+from alliance_risk.models.errors import AllianceRiskError, EnvironmentFailure
 from alliance_risk.models.scenario import Scenario
 from alliance_risk.pipeline.engine.plan import RunSpec
 
@@ -55,6 +57,34 @@ class BlockProgress:
 
     def __exit__(self, *exc) -> None:
         self.bar.close()
+
+
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EFBIG,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+}
+
+
+def is_environment(exc: BaseException) -> bool:
+    """Whether ``exc`` is the environment failing (disk full, permission), not the input."""
+    if isinstance(exc, EnvironmentFailure):
+        return True
+    return isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS
+
+
+class BlockError(AllianceRiskError):
+    """A block failed for good (one line, for the user; the completed blocks are kept).
+
+    Exit status 3 when the cause is the environment (a full disk, a permission), else 1."""
+
+    def __init__(self, message: str, cause: BaseException | None = None):
+        super().__init__(message)
+        if cause is not None and is_environment(cause):
+            self.exit_code = EnvironmentFailure.exit_code
 
 
 def failure(block: int, exc: BaseException, run_key: str, how: str = "failed") -> str:

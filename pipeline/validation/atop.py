@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
+from alliance_risk.models.errors import InputError
+
 # Member states that ceased to exist (COW State System Membership, v2016): their spells end
 # then without any decision to leave. COW code -> year.
 STATE_DEATHS = {
@@ -30,7 +32,7 @@ FIRST_YEAR = 1945  # hazards are estimated on post-1945 histories
 LAST_YEAR = 2016  # ATOP v4.01 records ends and exits up to 2016; later years are censored
 
 
-class HistoryError(ValueError):
+class HistoryError(InputError):
     """Bad input to a historical query (an unknown pact, an origin outside the data)."""
 
 

@@ -11,12 +11,11 @@ import time
 import numpy as np
 import pytest
 from dask.distributed import Client, LocalCluster
-from store_helpers import BLOCK, dataset_digest, totals_digest
+from store_helpers import BLOCK, FailingSink, dataset_digest, totals_digest
 
 from alliance_risk.pipeline.api import extend_run, resume_run, run_forecast
-from alliance_risk.pipeline.engine.plan import PlanError
+from alliance_risk.pipeline.engine.plan import PlanError, RunSpec
 from alliance_risk.pipeline.store import ForecastStore
-from alliance_risk.pipeline.store.samples import SampleSink
 
 SIMS = 3 * BLOCK
 
@@ -268,27 +267,26 @@ def test_extending_a_run_with_samples_equals_a_larger_run(tmp_path):
     assert _samples_digest(base.store / "samples") == before
 
 
-def test_a_block_that_fails_every_retry_is_one_clear_error(client):
-    """A task that always fails ends the run with a ClusterError naming the block and resume."""
+@pytest.mark.parametrize("flaky", [False, True], ids=["same-error", "different-errors"])
+def test_a_failing_block_is_retried_once_not_twelve_times(client, tmp_path, flaky):
+    """The same error twice stops the run at once, naming the block, the reason and the
+    resume command; errors that differ (a flaky node) are tried MAX_TRIES times."""
     from alliance_risk.models.scenario import load_scenario
-    from alliance_risk.pipeline.engine.execute import ClusterError, run_blocks
-    from alliance_risk.pipeline.engine.plan import RunSpec
+    from alliance_risk.pipeline.engine.execute import MAX_TRIES, run_blocks
+    from alliance_risk.pipeline.engine.progress import BlockError
 
     sc = load_scenario("nato-2025")
     spec = RunSpec(sc.name, 1, BLOCK, "mc", BLOCK)
-    saved = []
-    with pytest.raises(ClusterError, match=r"block 0 failed after 3 retries .*--resume r-x"):
+    saved: list[int] = []
+    log = tmp_path / "calls"
+    how = f"failed {MAX_TRIES} times" if flaky else "failed twice with the same error"
+    with pytest.raises(BlockError, match=rf"block 0 {how} \(ValueError: non-finite.*--resume r-x"):
         run_blocks(
-            client,
-            sc,
-            spec,
-            [0],
-            lambda b, st: saved.append(b),
-            run_key="r-x",
-            sink=SampleSink("/nonexistent/alliance-risk/samples", None, spec.block_size),
-            progress=False,
-        )
+            client, sc, spec, [0], lambda b, st: saved.append(b), run_key="r-x",
+            sink=FailingSink(log, flaky), progress=False,
+        )  # fmt: skip
     assert saved == []
+    assert log.read_text().split() == ["0"] * (MAX_TRIES if flaky else 2)
 
 
 @pytest.mark.slow
