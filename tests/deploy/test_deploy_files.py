@@ -65,7 +65,7 @@ def test_compose_services_share_the_image_and_agree_on_addresses():
     assert (
         env["PREFECT_API_URL"] == f"http://prefect-server:{server[server.index('--port') + 1]}/api"
     )
-    assert f"{port}:{port}" in services["dask-scheduler"]["ports"]
+    assert f"{LOOPBACK}{port}:{port}" in services["dask-scheduler"]["ports"]
     db = services["prefect-server"]["environment"]["PREFECT_SERVER_DATABASE_CONNECTION_URL"]
     assert db.startswith("postgresql+asyncpg://") and "@postgres:5432/" in db
     for name in ("serve", "dask-worker"):  # the store volume is shared where it is written
@@ -180,3 +180,89 @@ def test_the_image_exposes_the_ports_its_services_listen_on():
     dash = services["dask-scheduler"]["command"]
     listening.add(str(dash[dash.index("--dashboard-address") + 1]).rsplit(":", 1)[-1])
     assert listening == exposed
+
+
+# ---- safe defaults (issue: reliability) ----------------------------------------------------
+
+LOOPBACK = "${BIND_ADDRESS:-127.0.0.1}:"
+
+
+def test_published_ports_bind_to_the_loopback_by_default():
+    services = _compose()["services"]
+    published = [p for s in services.values() for p in s.get("ports", [])]
+    assert published and all(str(p).startswith(LOOPBACK) for p in published), published
+    sched = next(d for d in _k8s() if d["kind"] == "DaskCluster")["spec"]["scheduler"]
+    assert sched["service"]["type"] == "ClusterIP"
+
+
+def test_secrets_have_no_default_and_the_prefect_api_requires_credentials():
+    text = (DEPLOY / "compose.yaml").read_text()
+    for var in ("POSTGRES_PASSWORD", "PREFECT_API_AUTH_STRING"):
+        uses = re.findall(rf"\$\{{{var}(.?.?)", text)
+        assert uses and all(u == ":?" for u in uses), (var, uses)  # required, never defaulted
+    server = _compose()["services"]["prefect-server"]["environment"]
+    assert server["PREFECT_SERVER_API_AUTH_STRING"].startswith("${PREFECT_API_AUTH_STRING:?")
+    assert _compose()["x-env"]["PREFECT_API_AUTH_STRING"].startswith("${PREFECT_API_AUTH_STRING:?")
+
+
+def _security(env: dict[str, str], tmp_path: Path):
+    """distributed's Security as a process with ``env`` (and the files in place) builds it."""
+    import dask
+    from distributed.security import Security
+
+    files = {k: v for k, v in env.items() if v.startswith("/etc/dask-tls/")}
+    local = {k: str(tmp_path / Path(v).name) for k, v in files.items()}
+    for path in local.values():
+        Path(path).write_text("placeholder")
+    settings = dask.config.collect_env({**env, **local})
+    with dask.config.set(_dotted(settings)):  # dotted keys: the rest of the config stays
+        return Security()
+
+
+def _dotted(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out |= _dotted(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_the_compose_tls_override_gives_every_dask_process_its_certificates(tmp_path):
+    tls = yaml.safe_load((DEPLOY / "compose.tls.yaml").read_text())["services"]
+    assert set(tls) == {"dask-scheduler", "dask-worker", "serve"}
+    assert "--protocol" in tls["dask-scheduler"]["command"]
+    assert "tls://dask-scheduler:8786" in tls["dask-worker"]["command"]
+    for name, service in tls.items():
+        env = service["environment"]
+        assert env["DASK_SCHEDULER_ADDRESS"].startswith("tls://"), name
+        mounts = [str(v) for v in service["volumes"]]
+        assert any(m.endswith(":/etc/dask-tls:ro") and "DASK_TLS_DIR:?" in m for m in mounts)
+        sec = _security(env, tmp_path)
+        assert sec.require_encryption and sec.tls_ca_file.endswith("ca.pem"), name
+        for role in ("scheduler", "worker", "client"):
+            assert getattr(sec, f"tls_{role}_cert") and getattr(sec, f"tls_{role}_key"), role
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_the_k8s_tls_overlay_mounts_the_secret_wherever_dask_is_reached(tmp_path):
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(DEPLOY / "k8s-tls")], capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    docs = list(yaml.safe_load_all(out.stdout))
+    env = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert env["DASK_SCHEDULER_ADDRESS"].startswith("tls://")
+    assert _security(env, tmp_path).require_encryption
+    cluster = next(d for d in docs if d["kind"] == "DaskCluster")["spec"]
+    assert "tls" in cluster["scheduler"]["spec"]["containers"][0]["args"]
+    assert any(a.startswith("tls://") for a in cluster["worker"]["spec"]["containers"][0]["args"])
+    pods = [cluster["scheduler"]["spec"], cluster["worker"]["spec"]]
+    pods.append(next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"])
+    for pod in pods:
+        secrets = {v["name"] for v in pod["volumes"] if v.get("secret", {}).get("secretName")
+                   == "alliance-risk-dask-tls"}  # fmt: skip
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert secrets and all(mounts.get(s) == "/etc/dask-tls" for s in secrets), pod
