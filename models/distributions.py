@@ -12,9 +12,12 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from scipy import special
 
+EDGE = (
+    1e-12  # samplers keep unit-cube points off 0 and 1, where unbounded inverse CDFs are infinite
+)
 Z95 = float(special.ndtri(0.95))  # 1.6449: half-width of a 90% range in standard deviations
 
 
@@ -50,8 +53,17 @@ def _table_ppf(key: tuple, u) -> np.ndarray:
     return table[i] + (pos - i) * (table[i + 1] - table[i])
 
 
+def _listed(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+# TOML arrays arrive as lists: taken as tuples, their items validated strictly
+Listed = BeforeValidator(_listed)
+
+
 class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: true is not 1.0; nan and inf are not numbers a prior can have
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     def ppf(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -243,8 +255,8 @@ class Mixture(_Dist):
     """Two-component mixture; its inverse CDF is found by bisection (60 halvings, to 1e-18)."""
 
     dist: Literal["mixture"]
-    weights: tuple[float, float]
-    components: tuple[Simple, Simple]
+    weights: Annotated[tuple[float, float], Listed]
+    components: Annotated[tuple[Simple, Simple], Listed]
 
     @model_validator(mode="after")
     def _check(self):

@@ -87,6 +87,22 @@ class KernelResult:
     member_summary: dict[str, np.ndarray] | None = None
 
 
+def nonfinite(res: KernelResult) -> tuple[int, str, int] | None:
+    """The first simulation whose state went non-finite: (sim, series name, record step),
+    or None. Looks at every float series and the final burdens (event records use NaN for
+    "no such event" and are not state)."""
+    for name, values in res.series.items():
+        if values.dtype.kind == "f":
+            bad = ~np.isfinite(values)
+            if bad.any():
+                step, sim = np.argwhere(bad)[0]
+                return int(sim), name, int(step)
+    bad = ~np.isfinite(res.final_burden)
+    if bad.any():
+        return int(np.argwhere(bad)[0][0]), "final_burden", -1
+    return None
+
+
 class MemberView:
     """Read-only view of the member state at a record step, handed to an observer.
 

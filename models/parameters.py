@@ -22,6 +22,31 @@ class ParameterSpec:
     unit: str
     description: str
 
+    @property
+    def domain(self) -> tuple[float, float, str]:
+        """The finite range the model is meant for, with the reason: the mathematical
+        domain (``low``, ``high``) cut by ``MODEL_DOMAIN`` of the parameter or its unit."""
+        lo, hi, why = MODEL_DOMAIN.get(self.name) or MODEL_DOMAIN[self.unit]
+        return max(lo, self.low), min(hi, self.high), why
+
+
+# Where a parameter's mathematical domain is unbounded, the range the model is meant for:
+# beyond it, a draw is an input error (a typo such as sd = 1e308), not a forecast.
+_EXP = "it acts through exp(): beyond ±50, float32 hazards overflow (e^88.7)"
+MODEL_DOMAIN: dict[str, tuple[float, float, str]] = {
+    "1": (-50, 50, f"a dimensionless effect; {_EXP}"),
+    "logit": (-50, 50, f"a logit effect; {_EXP}"),
+    "1/yr": (-100, 100, "a rate of 100 a year is an event every 4 days, finer than any step"),
+    "1/sqrt(yr)": (0, 5, "a volatility of 5/sqrt(yr) moves a state by 250% in a quarter"),
+    "pp": (-100, 100, "percentage points of GDP"),
+    "pp/sqrt(yr)": (0, 100, "percentage points of GDP"),
+    "km": (0, 20_037, "half the Earth's circumference"),
+    "% of GDP": (0, 100, "a share of GDP"),
+    "quarters": (0, 400, "the longest horizon"),
+    "growth": (-0.5, 0.5, "real GDP growth beyond ±50% a year is outside any peacetime record"),
+    "sceptic_hazard_ratio": (0, 1e4, "a ratio of two hazards above 10,000"),
+}
+
 
 def _p(name, symbol, low, high, unit, description):
     return ParameterSpec(name, symbol, low, high, unit, description)

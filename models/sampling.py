@@ -14,11 +14,11 @@ from typing import Literal
 import numpy as np
 from scipy.stats import qmc
 
+from alliance_risk.models.distributions import EDGE
 from alliance_risk.models.scenario import Scenario
 
 Sampler = Literal["mc", "lhs", "sobol"]
 SAMPLERS: tuple[str, ...] = ("mc", "lhs", "sobol")
-EDGE = 1e-12  # keep unit-cube points off 0 and 1, where unbounded inverse CDFs are infinite
 
 
 def unit_design(n: int, d: int, method: Sampler, rng: np.random.Generator) -> np.ndarray:

@@ -18,9 +18,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
-from alliance_risk.models.distributions import DIST_TAGS, Distribution, Fixed, Mixture
+from alliance_risk.models.distributions import (
+    DIST_TAGS,
+    EDGE,
+    Distribution,
+    Fixed,
+    Listed,
+    Mixture,
+)
 from alliance_risk.models.errors import ScenarioError
 from alliance_risk.models.parameters import GLOBAL_NAMES, PER_MEMBER_NAMES, SPECS
 
@@ -29,7 +43,28 @@ BUILTIN_PACKAGE = "alliance_risk.models.data"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    """Strict: a number is a number (``true`` is not 1.0), a boolean is true or false."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False
+    )
+
+
+def upto(limit: float, why: str) -> AfterValidator:
+    """``<= limit``, with the reason in the message: the domain the model is meant for."""
+
+    def check(value):
+        if value is not None and not value <= limit:
+            raise ValueError(f"must be <= {limit:g} ({why})")
+        return value
+
+    return AfterValidator(check)
+
+
+WORLD = upto(1e6, "USD bn: ten times world GDP")
+FAR = upto(20_037, "km: half the Earth's circumference")
+SHARE = upto(100, "% of GDP")
+SHOCK = upto(5, "hostility is on a logit-like scale where 5 is far beyond any observed crisis")
 
 
 def _check_quarter(value: str) -> str:
@@ -75,12 +110,12 @@ class TimeGrid(_Frozen):
 
 
 class Targets(_Frozen):
-    initial: float = Field(ge=0)
-    final: float = Field(ge=0)
+    initial: Annotated[float, Field(ge=0), SHARE]
+    final: Annotated[float, Field(ge=0), SHARE]
     ramp_start: Quarter
     ramp_end: Quarter
     incremental: bool = True
-    report_thresholds: tuple[float, ...] = (2.0, 3.5)
+    report_thresholds: Annotated[tuple[float, ...], Listed] = (2.0, 3.5)
     # model 2: a compliant government keeps a target (or the initial guideline) it has met,
     # except through a slippage event (parameter slippage_rate)
     hold_when_met: bool = True
@@ -88,24 +123,26 @@ class Targets(_Frozen):
 
 class Adversary(_Frozen):
     name: str = "adversary"
-    spending: float = Field(gt=0)  # USD bn, A_0
+    spending: Annotated[float, Field(gt=0), WORLD]  # USD bn, A_0
     spending_source: str = ""
     growth: float = Field(ge=-1, le=1)  # real growth of spending at t0, /yr
-    gdp: float = Field(gt=0)  # USD bn
+    gdp: Annotated[float, Field(gt=0), WORLD]  # USD bn
     gdp_source: str = ""
-    hostility_level: float = 0.0  # H-bar: 0 persists, < 0 detente, > 0 escalation
-    hostility_start: float = 0.0  # H_0 relative to the reference state (0 = as in 2025)
+    # H-bar: 0 persists, < 0 detente, > 0 escalation; H_0 relative to 2025
+    hostility_level: Annotated[float, Field(ge=-5), SHOCK] = 0.0
+    hostility_start: Annotated[float, Field(ge=-5), SHOCK] = 0.0
 
 
 class Alliance(_Frozen):
     hegemon: str | None = "USA"
     notice_quarters: int = Field(ge=0, le=40)
-    friction0: float = Field(ge=0)
+    friction0: Annotated[float, Field(ge=0), upto(100, "friction is O(1) at the worst")]
     hegemon_min_share: float = Field(ge=0, le=1)  # rho_min
     burden_min: float = Field(ge=0)
-    burden_max: float = Field(gt=0)
-    arms_race_growth: float = Field(gt=0)  # mutual buildup threshold, /yr
-    dyads: tuple[tuple[str, str], ...] = ()  # member pairs with a dispute hazard (E15b)
+    burden_max: Annotated[float, Field(gt=0), SHARE]
+    arms_race_growth: Annotated[float, Field(gt=0), upto(1, "/yr: 100% growth a year")]
+    # member pairs with a dispute hazard (E15b)
+    dyads: Annotated[tuple[Annotated[tuple[str, str], Listed], ...], Listed] = ()
     dyads_source: str = ""
 
 
@@ -140,11 +177,11 @@ class Member(_Frozen):
     name: str = Field(min_length=1)
     accession: int | None = None
     region: str = ""
-    gdp: float = Field(gt=0)  # USD bn
+    gdp: Annotated[float, Field(gt=0), WORLD]  # USD bn
     gdp_source: str
     burden: float = Field(ge=0, le=100)  # % of GDP
     burden_source: str
-    distance_km: float = Field(gt=0)
+    distance_km: Annotated[float, Field(gt=0), FAR]
     frontline: bool
     support: float = Field(gt=0, lt=100)  # % favourable to the alliance
     support_source: str
@@ -170,8 +207,8 @@ class Event(_Frozen):
 
     quarter: Quarter
     type: Literal["hostility_jump", "target_pull"]
-    size: float | None = None
-    scale: float | None = Field(default=None, gt=0)
+    size: Annotated[float | None, Field(ge=-5), SHOCK] = None
+    scale: Annotated[float | None, Field(gt=0), upto(100, "a regime 100 times the prior")] = None
     source: str = Field(min_length=1)
 
 
@@ -188,8 +225,8 @@ class Scenario(_Frozen):
     deterrence: Deterrence
     parameters: dict[str, Distribution]
     member_parameters: dict[str, Distribution]
-    members: tuple[Member, ...] = Field(min_length=1)
-    events: tuple[Event, ...] = ()
+    members: Annotated[tuple[Member, ...], Listed] = Field(min_length=1)
+    events: Annotated[tuple[Event, ...], Listed] = ()
     source_text: str = Field(default="", exclude=True, repr=False)
 
     @property
@@ -303,6 +340,7 @@ _MESSAGES = {
     "int_parsing": "must be an integer",
     "float_type": "must be a number",
     "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
     "bool_type": "must be true or false",
     "bool_parsing": "must be true or false",
     "string_type": "must be a string",
@@ -345,26 +383,33 @@ def _format_error(source: str, err: Any) -> str:
         value = (err.get("ctx") or {}).get("tag", value)
     if isinstance(value, dict):
         return f"{source}: {loc} {msg}"
+    if isinstance(value, tuple):  # an array of the file, taken as a tuple
+        value = list(value)
     return f"{source}: {loc} {msg}, got {value!r}"
 
 
 def _support(dist) -> tuple[float, float]:
+    """The range of values the samplers can draw: the inverse CDF at the unit-cube points
+    nearest 0 and 1 they use (``sampling.EDGE``), where an unbounded prior is finite."""
     if isinstance(dist, Mixture):
         lows, highs = zip(*(_support(c) for c in dist.components), strict=True)
         return min(lows), max(highs)
     if isinstance(dist, Fixed):
         return dist.value, dist.value
-    lo, hi = dist.ppf(np.array([0.0, 1.0]))
+    with np.errstate(all="ignore"):
+        lo, hi = dist.ppf(np.array([EDGE, 1.0 - EDGE]))
     return float(lo), float(hi)
 
 
 def _check_distribution(source: str, where: str, name: str, dist) -> list[str]:
     spec = SPECS[name]
+    low, high, why = spec.domain
     lo, hi = _support(dist)
-    if lo < spec.low or hi > spec.high:
+    if not (low <= lo and hi <= high):  # also refuses NaN
+        span = "is" if lo == hi else "ranges over"
         return [
-            f"{source}: {where} must lie in [{spec.low}, {spec.high}] ({spec.description}), "
-            f"but its {dist.dist} distribution ranges over [{lo:g}, {hi:g}]"
+            f"{source}: {where} must lie in [{low:g}, {high:g}] ({spec.description}; {why}), "
+            f"but its {dist.dist} distribution {span} [{lo:g}, {hi:g}]"
         ]
     return []
 

@@ -9,6 +9,7 @@ the start). All inputs are checked before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 import time
@@ -34,6 +35,8 @@ from alliance_risk.pipeline.engine.stats import merge, probability
 from alliance_risk.pipeline.outputs import BY_NAME, HEADLINES
 from alliance_risk.pipeline.store import ForecastStore, StoreError, new_run_id, open_store, samples
 from alliance_risk.pipeline.store.schema import SCHEMA_VERSION, build_dataset
+
+log = logging.getLogger("alliance_risk")
 
 INPROCESS = object()  # what _client yields for the in-process executor
 
@@ -273,6 +276,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         sink = samples.prepare(fs, run_id, sc, spec.total_sims, spec.block_size, extends=base)
     ran = 0
     timings: list = []
+    _drop_damaged_blocks(fs, run_id)
     while True:
         done = fs.done_blocks(run_id)
         todo = [b for b in range(first, spec.n_blocks) if b not in done]
@@ -321,6 +325,16 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         sum(t["kernel"] for t in timings),
         sum(t["block"] for t in timings),
     )
+
+
+def _drop_damaged_blocks(fs: ForecastStore, run_id: str) -> None:
+    """Before resuming: read back every staged block; a truncated, unreadable or bit-flipped
+    one is removed (so it is recomputed), with one warning line naming it."""
+    for block, why in fs.damaged_blocks(run_id, fs.done_blocks(run_id)).items():
+        log.warning(
+            "alliance-risk: block %d of %s is damaged (%s); recomputing it", *(block, run_id, why)
+        )
+        fs.drop_block(run_id, block)
 
 
 @contextmanager

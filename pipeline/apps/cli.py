@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-from alliance_risk.models.errors import ScenarioError
+from alliance_risk.models.errors import AllianceRiskError, EnvironmentFailure, ScenarioError
 from alliance_risk.models.scenario import builtin_names, builtin_path, load_scenario
-from alliance_risk.pipeline.validation.atop import HistoryError
-
-USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, HistoryError)
 
 DESCRIPTION = """\
 Monte Carlo risk forecasts of military-alliance stability.
 
 Scenarios are TOML files (see `alliance-risk scenarios`); every uncertain input is a
-named distribution. Exit status: 0 success, 2 bad input (a one-line reason per problem).
+named distribution.
+
+Exit status: 0 success; 1 the run failed or an unexpected error (one line; the traceback
+with --debug); 2 bad input: scenario, arguments, unknown store or run (one line per
+problem); 3 the environment failed: scheduler or store unreachable, permission, disk full
+(the same command may work later; a run stopped by it is resumable).
 """
 
 
@@ -139,6 +144,20 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from alliance_risk.pipeline.store import open_store
+    from alliance_risk.pipeline.store.verify import repair, verify
+
+    fs = open_store(args.store, create=False)
+    fixed = repair(fs) if args.repair else []
+    problems = verify(fs, args.run)
+    for line in [*fixed, *problems]:
+        print(line)
+    if not problems and not fixed:
+        print("ok")
+    return 1 if problems or fixed else 0
+
+
 def _cmd_discard(args: argparse.Namespace) -> int:
     from alliance_risk.pipeline.store import open_store
 
@@ -212,6 +231,9 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of an unexpected error"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("scenarios", help="list the built-in scenarios")
     p.add_argument("--show", metavar="NAME", help="print a built-in scenario's TOML")
@@ -262,6 +284,15 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
     p.add_argument("store")
     p.set_defaults(func=_cmd_runs)
     _run_command(sub, "show", "headline table of a run (default: the newest)", _cmd_show)
+    p = sub.add_parser(
+        "verify", help="check every run: complete, readable, checksums match (exit 1 if not)"
+    )
+    p.add_argument("store")
+    p.add_argument("run", nargs="?", help="one run only (default: every run and the catalog)")
+    p.add_argument(
+        "--repair", action="store_true", help="drop catalog entries whose run is gone (no data)"
+    )
+    p.set_defaults(func=_cmd_verify)
     p = sub.add_parser("discard", help="delete an incomplete run from staging")
     p.add_argument("store")
     p.add_argument("run")
@@ -296,23 +327,46 @@ def main(argv: Sequence[str] | None = None, extend: Callable[[Any], None] | None
     if args.command is None:
         parser.print_help()
         return 0
-    from alliance_risk.pipeline.engine.execute import ClusterError
-    from alliance_risk.pipeline.engine.inprocess import BlockError
-    from alliance_risk.pipeline.engine.plan import PlanError
-    from alliance_risk.pipeline.store import StoreError
-
-    errors: tuple[type[Exception], ...] = (
-        *USER_ERRORS, PlanError, StoreError, ClusterError, BlockError,
-    )  # fmt: skip
+    debug = args.debug or os.environ.get("ALLIANCE_RISK_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)
-    except errors as err:
-        for line in str(err).splitlines() or [type(err).__name__]:
-            print(
-                f"alliance-risk: {line}" if not line.startswith(("/", ".")) else line,
-                file=sys.stderr,
-            )
-        return 2
+    except AllianceRiskError as err:
+        _say(str(err).splitlines() or [type(err).__name__])
+        return err.exit_code
+    except OSError as err:  # the machine, not the input: disk full, permission, I/O
+        _say([_os_problem(err)])
+        return EnvironmentFailure.exit_code
+    except KeyboardInterrupt:
+        _say(["interrupted; a run's completed blocks are kept (alliance-risk run --resume)"])
+        return 130
+    except Exception as err:
+        if debug:
+            traceback.print_exc()
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        hint = "" if debug else " (rerun with --debug for the traceback)"
+        _say([f"unexpected error: {type(err).__name__}: {first}{hint}"])
+        return 1
+
+
+def _say(lines: list[str]) -> None:
+    for line in lines:
+        print(
+            f"alliance-risk: {line}" if not line.startswith(("/", ".")) else line,
+            file=sys.stderr,
+        )
+
+
+def _os_problem(err: OSError) -> str:
+    """One line for an operating-system error, saying what to do about it."""
+    where = f" ({err.filename})" if err.filename else ""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what = "no space left to write the store"
+        todo = "free space, then resume the run (alliance-risk run --resume RUN_ID)"
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what, todo = "permission denied", "check the store's owner and mode"
+    else:
+        what, todo = f"I/O error: {err.strerror or err}", "check the disk or network and retry"
+    return f"{what}{where}: {todo}"
 
 
 def entry() -> None:

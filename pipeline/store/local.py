@@ -21,11 +21,13 @@ catalog, so they never see a run before it is complete.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import json
 import os
 import shutil
 import warnings
+import zipfile
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +36,8 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 import zarr
+
+from alliance_risk.models.errors import EnvironmentFailure, InputError
 
 
 @contextmanager
@@ -59,12 +63,26 @@ PRODUCT_KINDS = {
 STORE_FORMAT = 1
 
 
-class StoreError(ValueError):
-    """A store cannot be used as asked (one line, worded for the user)."""
+class StoreError(InputError):
+    """A store cannot be used as asked: no such store or run (one line, for the user)."""
+
+
+class StoreAccessError(StoreError):
+    """The store exists but this process may not use it (permission, read-only)."""
+
+    exit_code = EnvironmentFailure.exit_code
+
+
+class CorruptDataError(StoreError):
+    """Stored bytes are missing, unreadable or do not match their checksum."""
+
+    exit_code = 1
 
 
 class TransientStoreError(StoreError):
     """The store could not be reached just now (network, object-store service): retry."""
+
+    exit_code = EnvironmentFailure.exit_code
 
 
 class ForecastStore:
@@ -85,9 +103,11 @@ class ForecastStore:
             try:
                 self.root.mkdir(parents=True)
             except OSError as exc:
-                raise StoreError(f"{self.root}: cannot create the store ({exc.strerror})") from None
+                raise StoreAccessError(
+                    f"{self.root}: cannot create the store ({exc.strerror})"
+                ) from None
         if not os.access(self.root, os.W_OK) and create:
-            raise StoreError(f"{self.root}: store is not writable")
+            raise StoreAccessError(f"{self.root}: store is not writable")
         if (self.root / "zarr.json").exists():
             attrs = self._attrs()
             if attrs.get("alliance_risk_store") != STORE_FORMAT:
@@ -179,8 +199,22 @@ class ForecastStore:
         return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
     def save_block(self, run_id: str, block: int, stats: dict[str, np.ndarray]) -> None:
-        """Persist one block's statistics atomically (idempotent: a rerun writes the same)."""
+        """Persist one block's statistics atomically and durably, with their checksum
+        (idempotent: a rerun writes the same)."""
         self._put_npz(f"{self.staging(run_id)}/blocks/{block:06d}.npz", stats)
+
+    def damaged_blocks(self, run_id: str, blocks) -> dict[int, str]:
+        """The staged ``blocks`` that cannot be read back intact, with the reason."""
+        bad = {}
+        for b in sorted(blocks):
+            try:
+                self.load_block(run_id, b)
+            except CorruptDataError as exc:
+                bad[b] = str(exc)
+        return bad
+
+    def drop_block(self, run_id: str, block: int) -> None:
+        Path(f"{self.staging(run_id)}/blocks/{block:06d}.npz").unlink(missing_ok=True)
 
     def done_blocks(self, run_id: str) -> set[int]:
         folder = self.staging(run_id) / "blocks"
@@ -195,8 +229,11 @@ class ForecastStore:
         _atomic_write(path, _npz_bytes(arrays))
 
     def _get_npz(self, location) -> dict[str, np.ndarray]:
-        with np.load(location) as z:
-            return {k: z[k] for k in z.files}
+        try:
+            data = Path(location).read_bytes()
+        except FileNotFoundError:
+            raise CorruptDataError(f"{Path(location).name} is missing") from None
+        return _npz_arrays(data, Path(location).name)
 
     def discard(self, run_id: str) -> None:
         path = self.staging(run_id)
@@ -217,11 +254,13 @@ class ForecastStore:
         samples = staging / "samples"
         if samples.exists():
             os.replace(samples, out / "samples")
-            with quiet_consolidated():
-                zarr.consolidate_metadata(str(out))
+        record_checksums(out)
+        fsync_tree(out)  # every chunk on stable storage before the run can be listed
         final = self.run_path(run_id)
         final.parent.mkdir(exist_ok=True)
         os.replace(out, final)  # atomic: readers see all of the run or none of it
+        fsync_dir(final.parent)
+        fsync_dir(staging)
         with self._locked():
             self._add_to_root("catalog", entry, latest=run_id)
         shutil.rmtree(staging)
@@ -291,6 +330,31 @@ class ForecastStore:
         """Copy a published group (hard links: zarr replaces files, never edits them)."""
         shutil.copytree(src, dst, copy_function=_link_or_copy)
 
+    def read_bytes(self, location) -> bytes:
+        return Path(location).read_bytes()
+
+    def list_files(self, location) -> list[str]:
+        """Every file under ``location``, relative to it (posix separators)."""
+        root = Path(location)
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+    def run_groups(self) -> list[str]:
+        """The run groups present under runs/ (listed or not)."""
+        folder = self.root / "runs"
+        return sorted(p.name for p in folder.iterdir() if (p / "zarr.json").exists())
+
+    def drop_from_catalog(self, run_ids: list[str]) -> None:
+        """Remove catalog entries (and ``latest`` pointers to them); no data is touched."""
+        with self._locked():
+            g = self.open_group(self.root, mode="r+")
+            attrs = dict(g.attrs)
+            catalog = [e for e in attrs.get("catalog", []) if e["run_id"] not in run_ids]
+            latest = {}
+            for e in catalog:  # the newest remaining run of each scenario
+                latest[e["scenario"]] = e["run_id"]
+            g.attrs.update(catalog=catalog, latest=latest)
+            self._sync_root()
+
     def stats_path(self, run_id: str) -> Path:
         return self.root / "stats" / f"{run_id}.npz"
 
@@ -305,13 +369,104 @@ class ForecastStore:
         update: dict[str, Any] = {key: [*attrs.get(key, []), entry]}
         if latest is not None:
             update["latest"] = {**attrs.get("latest", {}), entry["scenario"]: latest}
-        g.attrs.update(update)
+        g.attrs.update(update)  # zarr writes a temporary file and renames it: atomic
+        self._sync_root()
+
+    def _sync_root(self) -> None:
+        """Make the root ``zarr.json`` (the catalog) durable: the commit point."""
+        fd = os.open(self.root / "zarr.json", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(self.root)
+
+
+CHECKSUM_KEY = "_sha256"  # inside every .npz the store writes: sha256 of the other arrays
+
+
+def _arrays_digest(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """sha256 over the names, dtypes, shapes and bytes of ``arrays`` (sorted by name)."""
+    h = hashlib.sha256()
+    for name in sorted(k for k in arrays if k != CHECKSUM_KEY):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return np.frombuffer(h.digest(), dtype=np.uint8)
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+    payload = {**arrays, CHECKSUM_KEY: _arrays_digest(arrays)}
+    np.savez(buf, **payload)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     return buf.getvalue()
+
+
+def _npz_arrays(data: bytes, name: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz written by ``_npz_bytes``, checked against their checksum."""
+    try:
+        with np.load(io.BytesIO(data)) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as exc:
+        raise CorruptDataError(f"{name} cannot be read ({type(exc).__name__}: {exc})") from None
+    stored = arrays.pop(CHECKSUM_KEY, None)
+    if stored is None:
+        raise CorruptDataError(f"{name} has no checksum (written before checksums)")
+    if not np.array_equal(stored, _arrays_digest(arrays)):
+        raise CorruptDataError(f"{name} does not match its checksum")
+    return arrays
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+INTEGRITY = "integrity"  # a run's subgroup whose attributes hold its files' checksums
+
+
+def record_checksums(group: Path, extra: dict[str, str] | None = None) -> None:
+    """Record the sha256 of every file under a run's group in its subgroup ``integrity``
+    (attribute ``files``; the two groups' own zarr.json are not covered), then consolidate
+    the run's metadata. A subgroup keeps them out of the Dataset's attributes."""
+    skip = {group / "zarr.json", group / INTEGRITY / "zarr.json"}
+    files = sorted(p for p in group.rglob("*") if p.is_file() and p not in skip)
+    sums = {p.relative_to(group).as_posix(): file_sha256(p) for p in files} | (extra or {})
+    sums = dict(sorted(sums.items()))
+    g = zarr.open_group(str(group), mode="r+")
+    g.create_group(INTEGRITY, overwrite=True).attrs.update(
+        description="sha256 of every file of this run, for alliance-risk verify",
+        algorithm="sha256",
+        files=sums,
+    )
+    with quiet_consolidated():
+        zarr.consolidate_metadata(str(group))
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """fsync every file, then every directory (deepest first), under ``root``."""
+    dirs = [root]
+    for dirpath, dirnames, filenames in os.walk(root):
+        for f in filenames:
+            fd = os.open(os.path.join(dirpath, f), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        dirs += [Path(dirpath) / d for d in dirnames]
+    for d in reversed(dirs):
+        fsync_dir(d)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -322,9 +477,19 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file, fsync it, rename it over ``path``, fsync the
+    directory: after a crash ``path`` holds the old bytes or the new, never a mix."""
     tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind
+        raise
+    fsync_dir(path.parent)
 
 
 def new_run_id(scenario: str, seed: int) -> str:

@@ -6,7 +6,7 @@ publication. The layout is that of the local store (``local.py``; docs/store.md)
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import tempfile
 from contextlib import contextmanager
@@ -20,11 +20,14 @@ import zarr
 from alliance_risk.pipeline.store.local import (
     PRODUCT_KINDS,
     STORE_FORMAT,
+    CorruptDataError,
     ForecastStore,
     StoreError,
     TransientStoreError,
+    _npz_arrays,
     _npz_bytes,
     quiet_consolidated,
+    record_checksums,
 )
 
 
@@ -134,28 +137,33 @@ class ObjectForecastStore(ForecastStore):
             local = Path(tmp) / "run"
             with quiet_consolidated():
                 ds.to_zarr(str(local), mode="w", zarr_format=3, consolidated=True)
-            self._copy_samples(f"{self.staging(run_id)}/samples", f"{final}/samples", local)
+            sums = self._copy_samples(f"{self.staging(run_id)}/samples", f"{final}/samples", local)
+            record_checksums(local, sums)
             self._upload(local, final)
         self._put_npz(self.stats_path(run_id), totals)
         self._add_to_root("catalog", entry, latest=run_id)
         self.fs.rm(self._k(self.staging(run_id)), recursive=True)
         return final
 
-    def _copy_samples(self, src: str, dst: str, local: Path) -> None:
-        """Chunks server-side; metadata through ``local`` so the run consolidates it."""
+    def _copy_samples(self, src: str, dst: str, local: Path) -> dict[str, str]:
+        """Chunks server-side; metadata through ``local`` so the run consolidates it.
+        Returns the chunks' checksums (run-relative keys; they are read once for it)."""
         if not self.exists(f"{src}/zarr.json"):
-            return
+            return {}
         prefix = self._k(src)
         keys = self.fs.find(prefix)
         chunks = [k for k in keys if not k.endswith("zarr.json")]
         self.fs.copy(chunks, [self._k(dst) + k[len(prefix) :] for k in chunks])
+        sums = {
+            f"samples{k[len(prefix) :]}": hashlib.sha256(self.fs.cat(k)).hexdigest()
+            for k in chunks
+        }
         for key in keys:
             if key.endswith("zarr.json"):
                 target = local / "samples" / key[len(prefix) + 1 :]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(self.fs.cat(key))
-        with quiet_consolidated():
-            zarr.consolidate_metadata(str(local))
+        return sums
 
     def product_path(self, kind: str, product_id: str) -> str:
         return f"{self.url}/{kind}/{product_id}"
@@ -188,5 +196,25 @@ class ObjectForecastStore(ForecastStore):
         self.fs.pipe(self._k(location), _npz_bytes(arrays))
 
     def _get_npz(self, location: str) -> dict[str, np.ndarray]:
-        with np.load(io.BytesIO(self.fs.cat(self._k(location)))) as z:
-            return {k: z[k] for k in z.files}
+        try:
+            data = self.fs.cat(self._k(location))
+        except FileNotFoundError:
+            raise CorruptDataError(f"{location.rsplit('/', 1)[-1]} is missing") from None
+        return _npz_arrays(data, location.rsplit("/", 1)[-1])
+
+    def read_bytes(self, location) -> bytes:
+        return self.fs.cat(self._k(str(location)))
+
+    def list_files(self, location) -> list[str]:
+        prefix = self._k(str(location)).rstrip("/") + "/"
+        return sorted(k[len(prefix) :] for k in self.fs.find(prefix))
+
+    def run_groups(self) -> list[str]:
+        found = self.fs.glob(self._k(f"{self.url}/runs/*/zarr.json"))
+        return sorted(k.rsplit("/", 2)[-2] for k in found)
+
+    def _sync_root(self) -> None:
+        """An object PUT is durable when it returns."""
+
+    def drop_block(self, run_id: str, block: int) -> None:
+        self.fs.rm(self._k(f"{self.staging(run_id)}/blocks/{block:06d}.npz"))

@@ -129,7 +129,7 @@ def test_negative_gdp_names_member_field_and_value():
             lambda d: d["parameters"].update(
                 war_base_hazard={"dist": "normal", "mean": 0.003, "sd": 0.001}
             ),
-            "bad.toml: parameters.war_base_hazard must lie in [0, inf]",
+            "bad.toml: parameters.war_base_hazard must lie in [0, 100]",
         ),
         (
             lambda d: d["parameters"].update(

@@ -20,7 +20,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-PIPELINE_COMMANDS = {"scenarios", "validate", "run", "runs", "show", "discard", "analyse",
+PIPELINE_COMMANDS = {"scenarios", "validate", "run", "runs", "show", "verify", "discard", "analyse",
                      "report", "dashboard", "backtest", "hindcast", "calibrate",
                      "validation"}  # fmt: skip
 FLOW_COMMANDS = {"forecast", "cluster-run", "compare", "serve"}  # via the entry point

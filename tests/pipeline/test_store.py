@@ -158,6 +158,7 @@ def cli(*args):
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(published, args, message):
+    """Exit 2 for the input, 3 for the environment (an unreachable scheduler)."""
     store, _ = published
     fs = ForecastStore(store, create=False)
     if "staged" not in fs.staged_runs():
@@ -190,7 +191,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(published, args, messa
     if args[0] == "run":
         args += ["--store", str(store), "--no-progress"]
     out = cli(*args)
-    assert out.returncode == 2, out.stderr
+    assert out.returncode == (3 if "--scheduler" in args else 2), out.stderr
     lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and message in lines[0], out.stderr
     assert tree_digest(store) == before
