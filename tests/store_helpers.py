@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -75,3 +76,62 @@ class FailingSink:
             fh.write(f"{block}\n")
         calls = self.log.read_text().split().count(str(block))
         raise ValueError(f"non-finite state, attempt {calls}" if self.flaky else "non-finite state")
+
+
+PUBLISHER = r"""
+import json, sys, time
+from pathlib import Path
+from alliance_risk.pipeline.api import run_forecast
+from alliance_risk.pipeline.store import ForecastStore, ObjectForecastStore
+
+store, options, seed = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+barrier, n = Path(sys.argv[4]), int(sys.argv[5])
+
+def at_the_barrier(cls, name):
+    step = getattr(cls, name)
+    def wait_then_step(self, *args, **kwargs):
+        (barrier / str(seed)).touch()  # all n publishers commit at the same moment
+        while len(list(barrier.iterdir())) < n:
+            time.sleep(0.005)
+        return step(self, *args, **kwargs)
+    setattr(cls, name, wait_then_step)
+
+# the commit: on a local store, taking the lock around it; on an object store, its record
+if "://" in store:
+    at_the_barrier(ObjectForecastStore, "_add_to_root")
+else:
+    at_the_barrier(ForecastStore, "_locked")
+res = run_forecast("nato-2025", sims=2000, seed=seed, store=store, block_size=2000,
+                   executor="inprocess", progress=False, storage_options=options or None)
+print(res.run_id)
+"""
+
+
+def publish_concurrently(store: str, options: dict, n: int, barrier: Path) -> list[str]:
+    """``n`` processes each run a small forecast into ``store`` and commit it at the same
+    moment (a barrier before the catalog commit); returns their run ids."""
+    barrier.mkdir()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                PUBLISHER,
+                store,
+                json.dumps(options),
+                str(seed),
+                str(barrier),
+                str(n),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(n)
+    ]
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        ids.append(out.strip().splitlines()[-1])
+    return ids

@@ -155,16 +155,16 @@ class ForecastStore:
 
     def resolve(self, run_id: str | None) -> str:
         """A published run id: the given one, its scenario's latest, or the newest run."""
-        attrs = self._attrs()
-        ids = [e["run_id"] for e in attrs.get("catalog", [])]
+        ids = self.catalog_ids()
         if run_id is None:
             if not ids:
                 raise StoreError(f"{self.root}: the store has no published run")
             return ids[-1]
         if run_id in ids:
             return run_id
-        if run_id in attrs.get("latest", {}):
-            return attrs["latest"][run_id]
+        latest = self.latest_runs()
+        if run_id in latest:
+            return latest[run_id]
         raise StoreError(f"{self.root}: no published run {run_id!r}")
 
     def catalog_ids(self) -> list[str]:

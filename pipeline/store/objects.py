@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,13 +31,28 @@ from alliance_risk.pipeline.store.local import (
     record_checksums,
 )
 
+COMMITS = "catalog"  # the group of commit records (catalog/<kind>/<id>)
+
+
+def _ident(entry: dict) -> str:
+    return entry.get("run_id") or entry["id"]
+
+
+def _record(attributes: dict) -> bytes:
+    return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attributes}).encode()
+
 
 class ObjectForecastStore(ForecastStore):
     """The same store on an fsspec filesystem without rename (S3, GCS, Azure, memory).
 
-    Every write is a whole object. A run is written under ``runs/<run_id>/`` and becomes
-    visible when the root ``zarr.json`` (a single PUT) lists it in the catalog. There is no
-    lock: one writer at a time may publish into an object store (scheduled flows serialise).
+    Every write is a whole object, and no object is ever read, modified and written back by
+    a publication: a run is written under ``runs/<run_id>/`` (its group's ``zarr.json``
+    last), then committed by its own record ``catalog/runs/<run_id>/zarr.json`` (a small Zarr
+    group whose attribute ``entry`` is the catalog entry). The catalog is the set of those
+    records, so any number of processes may publish at once without losing an entry, and a
+    reader never sees a run before its commit. Products are committed the same way
+    (``catalog/<kind>/<id>``). Entries of stores written before this are still read from the
+    root attributes.
     """
 
     def __init__(self, url: str, create: bool = True, storage_options: dict | None = None):
@@ -69,6 +85,55 @@ class ObjectForecastStore(ForecastStore):
                 )
         except OSError as exc:
             raise TransientStoreError(f"{url}: cannot reach the store ({exc})") from None
+
+    # ---- the catalog: one commit record per publication ----------------------------------
+    def _entries(self, kind: str) -> list[dict]:
+        """Published entries of ``kind`` ("runs" or a product kind), oldest commit first."""
+        legacy = self._attrs().get("catalog" if kind == "runs" else kind, [])
+        self.fs.invalidate_cache()  # a listing cached by s3fs would miss other publishers
+        keys = self.fs.glob(f"{self._key}/{COMMITS}/{kind}/*/zarr.json")
+        records = [json.loads(b)["attributes"] for b in self.fs.cat(keys).values()] if keys else []
+        records.sort(key=lambda r: (r["committed_ns"], _ident(r["entry"])))
+        entries = {_ident(e): e for e in legacy}
+        for r in records:
+            entries.setdefault(_ident(r["entry"]), r["entry"])
+        return list(entries.values())
+
+    def catalog(self) -> list[dict]:
+        return self._entries("runs")
+
+    def latest_runs(self) -> dict[str, str]:
+        return {e["scenario"]: e["run_id"] for e in self.catalog()}
+
+    def products(self, kind: str) -> list[dict]:
+        return self._entries(kind)
+
+    def _add_to_root(self, key: str, entry: dict, latest: str | None = None) -> None:
+        """Commit a publication: PUT its own record (never a read-modify-write)."""
+        kind = "runs" if key == "catalog" else key
+        group = {"zarr_format": 3, "node_type": "group"}
+        record = {"entry": entry, "committed_ns": time.time_ns()}
+        base = f"{self._key}/{COMMITS}"
+        self.fs.pipe(
+            {  # the parent groups first (identical bytes from every publisher), then the record
+                f"{base}/zarr.json": json.dumps({**group, "attributes": {
+                    "description": "commit records: one group per published run or product"
+                }}).encode(),
+                f"{base}/{kind}/zarr.json": json.dumps({**group, "attributes": {}}).encode(),
+            }
+        )  # fmt: skip
+        self.fs.pipe(f"{base}/{kind}/{_ident(entry)}/zarr.json", _record(record))
+
+    def drop_from_catalog(self, run_ids: list[str]) -> None:
+        for rid in run_ids:
+            key = f"{self._key}/{COMMITS}/runs/{rid}"
+            if self.fs.exists(f"{key}/zarr.json"):
+                self.fs.rm(key, recursive=True)
+        g = self.open_group(self.url, mode="r+")
+        attrs = dict(g.attrs)
+        legacy = [e for e in attrs.get("catalog", []) if e["run_id"] not in run_ids]
+        latest = {k: v for k, v in attrs.get("latest", {}).items() if v not in run_ids}
+        g.attrs.update(catalog=legacy, latest=latest)
 
     def _k(self, location: str) -> str:
         """The filesystem key of a URL inside this store."""
@@ -155,8 +220,7 @@ class ObjectForecastStore(ForecastStore):
         chunks = [k for k in keys if not k.endswith("zarr.json")]
         self.fs.copy(chunks, [self._k(dst) + k[len(prefix) :] for k in chunks])
         sums = {
-            f"samples{k[len(prefix) :]}": hashlib.sha256(self.fs.cat(k)).hexdigest()
-            for k in chunks
+            f"samples{k[len(prefix) :]}": hashlib.sha256(self.fs.cat(k)).hexdigest() for k in chunks
         }
         for key in keys:
             if key.endswith("zarr.json"):
@@ -187,10 +251,13 @@ class ObjectForecastStore(ForecastStore):
         return final
 
     def _upload(self, local: Path, location: str) -> None:
-        """Every file under ``local`` to the same relative key under ``location``, in one batch."""
-        files = [p for p in sorted(local.rglob("*")) if p.is_file()]
+        """Every file under ``local`` to the same relative key under ``location``: all in one
+        batch, then the group's own ``zarr.json`` (so the group appears complete)."""
+        top = local / "zarr.json"
+        files = [p for p in sorted(local.rglob("*")) if p.is_file() and p != top]
         keys = [f"{self._k(location)}/{p.relative_to(local).as_posix()}" for p in files]
         self.fs.put([str(p) for p in files], keys)
+        self.fs.put(str(top), f"{self._k(location)}/zarr.json")
 
     def _put_npz(self, location: str, arrays: dict[str, np.ndarray]) -> None:
         self.fs.pipe(self._k(location), _npz_bytes(arrays))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
-from store_helpers import BLOCK, run_cli, tree_digest
+from store_helpers import BLOCK, publish_concurrently, run_cli, tree_digest
 
 from alliance_risk.pipeline.api import run_forecast
 from alliance_risk.pipeline.outputs import HEADLINES
@@ -211,3 +211,14 @@ def test_store_path_that_is_a_file_or_not_a_store(tmp_path):
         ForecastStore(f / "sub")
     out = cli("run", "--sims", "2000", "--store", str(f), "--no-progress")
     assert out.returncode == 2 and "is a file" in out.stderr
+
+
+@pytest.mark.slow
+def test_concurrent_publishers_on_a_local_store_lose_no_entry(tmp_path):
+    store = tmp_path / "f.zarr"
+    ForecastStore(store)
+    ids = publish_concurrently(str(store), {}, 4, tmp_path / "barrier")
+    fs = ForecastStore(store, create=False)
+    assert sorted(fs.catalog_ids()) == sorted(ids) and len(set(ids)) == 4
+    for rid in ids:
+        assert float(fs.open_run(rid)["p_intact"][-1]) > 0
