@@ -28,12 +28,14 @@ def dataset_digest(ds: xr.Dataset) -> dict[str, str]:
 
 def totals_digest(path: Path) -> str:
     """Digest of a published run's folded statistics (path: STORE/runs/<id>)."""
-    with np.load(path.parent.parent / "stats" / f"{path.name}.npz") as z:
-        h = hashlib.sha256()
-        for k in sorted(z.files):
-            h.update(k.encode())
-            h.update(np.ascontiguousarray(z[k]).tobytes())
-        return h.hexdigest()
+    from alliance_risk.pipeline.store import ForecastStore
+
+    totals = ForecastStore(path.parent.parent, create=False).load_totals(path.name)
+    h = hashlib.sha256()
+    for k in sorted(totals):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(totals[k]).tobytes())
+    return h.hexdigest()
 
 
 def tree_digest(root: Path) -> str:
@@ -81,16 +83,19 @@ class FailingSink:
 PUBLISHER = r"""
 import json, sys, time
 from pathlib import Path
-from alliance_risk.pipeline.api import run_forecast
-from alliance_risk.pipeline.store import ForecastStore, ObjectForecastStore
+import numpy as np
+from alliance_risk.models.scenario import load_scenario
+from alliance_risk.pipeline.api import _manifest, resume_run
+from alliance_risk.pipeline.engine.plan import RunSpec
+from alliance_risk.pipeline.store import ForecastStore, ObjectForecastStore, open_store
 
-store, options, seed = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
-barrier, n = Path(sys.argv[4]), int(sys.argv[5])
+store, options, i = sys.argv[1], json.loads(sys.argv[2]) or None, int(sys.argv[3])
+barrier, n, block = Path(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 
 def at_the_barrier(cls, name):
     step = getattr(cls, name)
     def wait_then_step(self, *args, **kwargs):
-        (barrier / str(seed)).touch()  # all n publishers commit at the same moment
+        (barrier / str(i)).touch()  # all n publishers commit at the same moment
         while len(list(barrier.iterdir())) < n:
             time.sleep(0.005)
         return step(self, *args, **kwargs)
@@ -101,16 +106,30 @@ if "://" in store:
     at_the_barrier(ObjectForecastStore, "_add_to_root")
 else:
     at_the_barrier(ForecastStore, "_locked")
-res = run_forecast("nato-2025", sims=2000, seed=seed, store=store, block_size=2000,
-                   executor="inprocess", progress=False, storage_options=options or None)
+# a staged run whose one block is done (computed once by the test): resuming publishes it
+sc, run_id = load_scenario("nato-2025"), f"concurrent-{i}"
+fs = open_store(store, storage_options=options)
+spec = RunSpec(sc.name, 0, 2000, "mc", 2000)
+fs.create_staging(run_id, _manifest(run_id, sc, spec, max_sims=2000))
+with np.load(block) as z:
+    fs.save_block(run_id, 0, {k: z[k] for k in z.files if k != "_sha256"})
+res = resume_run(store, run_id, executor="inprocess", progress=False, storage_options=options)
 print(res.run_id)
 """
 
 
 def publish_concurrently(store: str, options: dict, n: int, barrier: Path) -> list[str]:
-    """``n`` processes each run a small forecast into ``store`` and commit it at the same
-    moment (a barrier before the catalog commit); returns their run ids."""
+    """``n`` processes each publish a run into ``store`` and commit it at the same moment (a
+    barrier before the catalog commit); returns their run ids. The runs share one block of
+    statistics, computed here once, so the processes spend their time publishing."""
+    from alliance_risk.models.scenario import load_scenario
+    from alliance_risk.pipeline.engine.block import simulate_block
+    from alliance_risk.pipeline.engine.plan import RunSpec
+
     barrier.mkdir()
+    sc = load_scenario("nato-2025")
+    block = barrier.parent / "block.npz"
+    np.savez(block, **simulate_block(sc, RunSpec(sc.name, 0, 2000, "mc", 2000), 0)[0])
     procs = [
         subprocess.Popen(
             [
@@ -119,15 +138,16 @@ def publish_concurrently(store: str, options: dict, n: int, barrier: Path) -> li
                 PUBLISHER,
                 store,
                 json.dumps(options),
-                str(seed),
+                str(i),
                 str(barrier),
                 str(n),
+                str(block),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for seed in range(n)
+        for i in range(n)
     ]
     ids = []
     for p in procs:

@@ -158,6 +158,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 1 if problems or fixed else 0
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from alliance_risk.pipeline.store import open_store
+    from alliance_risk.pipeline.store.migrate import migrate
+
+    for line in migrate(open_store(args.store, create=False)):
+        print(line)
+    return 0
+
+
 def _cmd_discard(args: argparse.Namespace) -> int:
     from alliance_risk.pipeline.store import open_store
 
@@ -293,6 +302,9 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
         "--repair", action="store_true", help="drop catalog entries whose run is gone (no data)"
     )
     p.set_defaults(func=_cmd_verify)
+    p = sub.add_parser("migrate", help="bring a store of an older layout to the current one")
+    p.add_argument("store")
+    p.set_defaults(func=_cmd_migrate)
     p = sub.add_parser("discard", help="delete an incomplete run from staging")
     p.add_argument("store")
     p.add_argument("run")

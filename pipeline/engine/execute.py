@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 import dask
 from dask.distributed import Client, LocalCluster, as_completed
+from dask.utils import parse_timedelta
 
 from alliance_risk.models.errors import EnvironmentFailure
 from alliance_risk.models.scenario import Scenario
@@ -42,7 +43,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     address = scheduler or os.environ.get(SCHEDULER_ENV)
     if address:
         try:
-            client = Client(address, timeout="10s")
+            client = Client(address, timeout=_connect_timeout())
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         try:
@@ -64,6 +65,12 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         Client(cluster) as c,
     ):
         yield c
+
+
+def _connect_timeout() -> float:
+    """10 s, or distributed's connect timeout (distributed.comm.timeouts.connect) if lower."""
+    configured = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
+    return min(10.0, configured or 10.0)
 
 
 # distributed's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes

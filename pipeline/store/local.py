@@ -4,9 +4,12 @@ Layout (docs/store.md is the contract)::
 
     STORE/                      root group; attrs: schema_version, catalog, latest
       runs/<run_id>/            one published run: an xarray Dataset (consolidated metadata)
-      staging/<run_id>/         a run in progress: run.json, blocks/<b>.npz, samples/
-      stats/<run_id>.npz        a published run's folded statistics (internal, for --extend)
-      .lock                     serialises catalog updates
+        stats/                  its folded statistics (internal, for --extend)
+        integrity/              the sha256 of each of its files
+      staging/<run_id>/         a run in progress: group (attrs: manifest), blocks/<b>, samples/
+
+Every node is Zarr (a block is a byte array), so the root opens cleanly in any v3 reader;
+catalog updates are serialised by an exclusive lock on the root directory.
 
 A run becomes visible only when complete: its Dataset is written under staging/, renamed into
 runs/ (atomic on one POSIX filesystem), and only then added to the catalog. A killed run stays
@@ -14,8 +17,8 @@ in staging/ and can be resumed (its completed blocks are kept) or discarded.
 
 Object stores (``s3://``, ``gs://``, any fsspec URL whose filesystem package is installed) have
 no rename: ``ObjectForecastStore`` writes a run under its own ``runs/<run_id>/`` prefix and
-then rewrites the root ``zarr.json`` (one PUT, atomic) to list it. Readers go through the
-catalog, so they never see a run before it is complete.
+then commits it with its own record (``objects.py``). Readers go through the catalog, so
+they never see a run before it is complete.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import io
-import json
 import os
 import shutil
 import warnings
@@ -38,6 +40,13 @@ import xarray as xr
 import zarr
 
 from alliance_risk.models.errors import EnvironmentFailure, InputError
+from alliance_risk.pipeline.store.nodes import (
+    attributes,
+    bytes_doc,
+    group_doc,
+    read_totals,
+    write_totals,
+)
 
 
 @contextmanager
@@ -57,10 +66,12 @@ PRODUCT_KINDS = {
 }
 
 
-# Version of the store's layout (root attributes, runs/, staging/, catalog): unchanged since
-# the first release, so stores written by any model version open. The schema of a run's
-# Dataset is results.SCHEMA_VERSION, stored with each run.
-STORE_FORMAT = 1
+# Version of the store's layout (root attributes, runs/, staging/, catalog). 2: staging and
+# statistics are Zarr nodes (1 kept them as .npz and JSON files, which Zarr readers warn
+# about); format-1 stores are read as they are and migrated by `alliance-risk migrate`. The
+# schema of a run's Dataset is results.SCHEMA_VERSION, stored with each run.
+STORE_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 class StoreError(InputError):
@@ -89,6 +100,7 @@ class ForecastStore:
     """A local Zarr v3 forecast store."""
 
     storage_options: dict[str, Any] | None = None  # what workers need to open zarr paths
+    format: int = STORE_FORMAT  # the layout of this store (READABLE_FORMATS)
 
     def __init__(self, path: str | os.PathLike, create: bool = True):
         text = str(path)
@@ -109,12 +121,7 @@ class ForecastStore:
         if not os.access(self.root, os.W_OK) and create:
             raise StoreAccessError(f"{self.root}: store is not writable")
         if (self.root / "zarr.json").exists():
-            attrs = self._attrs()
-            if attrs.get("alliance_risk_store") != STORE_FORMAT:
-                raise StoreError(
-                    f"{self.root}: not an alliance-risk store (schema "
-                    f"{attrs.get('alliance_risk_store')!r})"
-                )
+            self._check_format()
         elif create:
             if any(self.root.iterdir()):
                 raise StoreError(f"{self.root}: directory is not empty and not a store")
@@ -126,18 +133,34 @@ class ForecastStore:
                 latest={},
             )
             g.create_group("runs").attrs.update(description="published runs, one group each")
+            g.create_group("staging").attrs.update(description=STAGING_DESCRIPTION)
         else:
             raise StoreError(f"{self.root}: not an alliance-risk store")
+
+    def _check_format(self) -> None:
+        found = self._attrs().get("alliance_risk_store")
+        if found not in READABLE_FORMATS:
+            raise StoreError(f"{self.root}: not an alliance-risk store (schema {found!r})")
+        self.format = found
+
+    def _writable(self) -> None:
+        """Refuse to write into an older layout (reading it is fine)."""
+        if self.format != STORE_FORMAT:
+            raise StoreError(
+                f"{self.root}: store format {self.format}; run `alliance-risk migrate "
+                f"{self.root}` once to write into it (published runs stay readable as they are)"
+            )
 
     # ---- catalog ----------------------------------------------------------------------
     @contextmanager
     def _locked(self):
-        with open(self.root / ".lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        """An exclusive lock on the root directory (no lock file in the hierarchy)."""
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _attrs(self) -> dict:
         return dict(self.open_group(self.root, mode="r").attrs)
@@ -177,31 +200,48 @@ class ForecastStore:
     def run_path(self, run_id: str) -> Path:
         return self.root / "runs" / run_id
 
-    def create_staging(self, run_id: str, manifest: dict) -> Path:
+    def create_staging(self, run_id: str, manifest: dict):
+        """``staging/<run_id>``: a group whose attribute ``manifest`` says what it runs (for
+        --resume), with a ``blocks`` group; the run's own zarr.json is written last."""
+        self._writable()
         path = self.staging(run_id)
-        (path / "blocks").mkdir(parents=True, exist_ok=False)
+        if self.exists(f"{path}/zarr.json"):
+            raise StoreError(f"{self.root}: run {run_id!r} is already staged")
+        if not self.exists(f"{self.root}/staging/zarr.json"):
+            self._put(f"{self.root}/staging/zarr.json", group_doc(STAGING_ATTRS))
+        self._put(f"{path}/blocks/zarr.json", group_doc(BLOCKS_ATTRS))
         self.write_manifest(run_id, manifest)
         return path
 
     def write_manifest(self, run_id: str, manifest: dict) -> None:
-        """(Re)write a staged run's run.json atomically (what it runs, for --resume)."""
-        _atomic_write(self.staging(run_id) / "run.json", json.dumps(manifest, indent=1).encode())
+        """(Re)write a staged run's group, its manifest in the attributes, atomically."""
+        doc = group_doc({"description": "a run in progress", "manifest": manifest})
+        self._put(f"{self.staging(run_id)}/zarr.json", doc)
 
     def read_manifest(self, run_id: str) -> dict:
-        path = self.staging(run_id) / "run.json"
-        if not path.exists():
-            where = "published" if self.run_path(run_id).exists() else "unknown"
+        loc = f"{self.staging(run_id)}/zarr.json"
+        if not self.exists(loc):
+            if self.format == 1 and self.exists(f"{self.staging(run_id)}/run.json"):
+                self._writable()  # a format-1 staged run: migrate first
+            where = "published" if self.exists(f"{self.run_path(run_id)}/zarr.json") else "unknown"
             raise StoreError(f"{self.root}: run {run_id!r} is not in staging ({where} run)")
-        return json.loads(path.read_text())
+        return attributes(self._get(loc))["manifest"]
 
     def staged_runs(self) -> list[str]:
-        folder = self.root / "staging"
-        return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+        return sorted(p.parent.name for p in (self.root / "staging").glob("*/zarr.json"))
 
     def save_block(self, run_id: str, block: int, stats: dict[str, np.ndarray]) -> None:
-        """Persist one block's statistics atomically and durably, with their checksum
-        (idempotent: a rerun writes the same)."""
-        self._put_npz(f"{self.staging(run_id)}/blocks/{block:06d}.npz", stats)
+        """Persist one block's statistics (an .npz with its checksum) as the byte array
+        ``blocks/<b>``: the chunk first, then its zarr.json, each atomically and durably, so
+        the block exists only once complete (idempotent: a rerun writes the same)."""
+        data = _npz_bytes(stats)
+        loc = self._block(run_id, block)
+        self._put(f"{loc}/c/0", data)
+        attrs = {"block": block, "sha256": hashlib.sha256(data).hexdigest()}
+        self._put(f"{loc}/zarr.json", bytes_doc(len(data), f"byte_{block:06d}", attrs))
+
+    def _block(self, run_id: str, block: int) -> str:
+        return f"{self.staging(run_id)}/blocks/{block:06d}"
 
     def damaged_blocks(self, run_id: str, blocks) -> dict[int, str]:
         """The staged ``blocks`` that cannot be read back intact, with the reason."""
@@ -214,26 +254,26 @@ class ForecastStore:
         return bad
 
     def drop_block(self, run_id: str, block: int) -> None:
-        Path(f"{self.staging(run_id)}/blocks/{block:06d}.npz").unlink(missing_ok=True)
+        shutil.rmtree(self._block(run_id, block), ignore_errors=True)
 
     def done_blocks(self, run_id: str) -> set[int]:
         folder = self.staging(run_id) / "blocks"
-        return {int(p.stem) for p in folder.glob("*.npz")}
+        return {int(p.parent.name) for p in folder.glob("*/zarr.json")}
 
     def load_block(self, run_id: str, block: int) -> dict[str, np.ndarray]:
-        return self._get_npz(f"{self.staging(run_id)}/blocks/{block:06d}.npz")
-
-    def _put_npz(self, location, arrays: dict[str, np.ndarray]) -> None:
-        path = Path(location)
-        path.parent.mkdir(exist_ok=True)
-        _atomic_write(path, _npz_bytes(arrays))
-
-    def _get_npz(self, location) -> dict[str, np.ndarray]:
         try:
-            data = Path(location).read_bytes()
+            data = self._get(f"{self._block(run_id, block)}/c/0")
         except FileNotFoundError:
-            raise CorruptDataError(f"{Path(location).name} is missing") from None
-        return _npz_arrays(data, Path(location).name)
+            raise CorruptDataError(f"block {block:06d} has no data") from None
+        return _npz_arrays(data, f"block {block:06d}")
+
+    def _put(self, location, data: bytes) -> None:
+        path = Path(location)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, data)
+
+    def _get(self, location) -> bytes:
+        return Path(location).read_bytes()
 
     def discard(self, run_id: str) -> None:
         path = self.staging(run_id)
@@ -248,9 +288,10 @@ class ForecastStore:
         out = staging / "result"
         if out.exists():
             shutil.rmtree(out)
+        self._writable()
         with quiet_consolidated():
             ds.to_zarr(str(out), mode="w", zarr_format=3, consolidated=True)
-        self._put_npz(self.stats_path(run_id), totals)  # internal, for --extend
+        write_totals(out / STATS, totals)  # internal, for --extend
         samples = staging / "samples"
         if samples.exists():
             os.replace(samples, out / "samples")
@@ -278,6 +319,7 @@ class ForecastStore:
         """Write ``ds`` as ``<kind>/<product_id>`` and list it in the root attribute ``kind``."""
         if kind not in PRODUCT_KINDS:
             raise StoreError(f"unknown product kind {kind!r}")
+        self._writable()
         out = self.root / "staging" / f"{kind}-{product_id}"
         if out.exists():
             shutil.rmtree(out)
@@ -355,11 +397,15 @@ class ForecastStore:
             g.attrs.update(catalog=catalog, latest=latest)
             self._sync_root()
 
-    def stats_path(self, run_id: str) -> Path:
-        return self.root / "stats" / f"{run_id}.npz"
-
     def load_totals(self, run_id: str) -> dict[str, np.ndarray]:
-        return self._get_npz(self.stats_path(run_id))
+        """A published run's folded statistics (``runs/<id>/stats``; format 1: stats/<id>.npz)."""
+        loc = f"{self.run_path(run_id)}/{STATS}"
+        if not self.exists(f"{loc}/zarr.json"):
+            legacy = f"{self.root}/stats/{run_id}.npz"
+            if self.exists(legacy):
+                return _npz_arrays(self._get(legacy), f"stats/{run_id}.npz", legacy=True)
+            raise CorruptDataError(f"run {run_id} has no statistics ({STATS}/ is missing)")
+        return read_totals(self.open_group(loc, mode="r"))
 
     def _add_to_root(self, key: str, entry: dict, latest: str | None = None) -> None:
         """List ``entry`` in the root attribute ``key`` (and, for runs, point ``latest`` of
@@ -382,6 +428,10 @@ class ForecastStore:
         fsync_dir(self.root)
 
 
+STATS = "stats"  # a run's subgroup of folded statistics
+STAGING_DESCRIPTION = "runs in progress (private): one group each, blocks as byte arrays"
+STAGING_ATTRS = {"description": STAGING_DESCRIPTION}
+BLOCKS_ATTRS = {"description": "completed blocks: each an .npz of statistics as bytes"}
 CHECKSUM_KEY = "_sha256"  # inside every .npz the store writes: sha256 of the other arrays
 
 
@@ -402,14 +452,17 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def _npz_arrays(data: bytes, name: str) -> dict[str, np.ndarray]:
-    """The arrays of an .npz written by ``_npz_bytes``, checked against their checksum."""
+def _npz_arrays(data: bytes, name: str, legacy: bool = False) -> dict[str, np.ndarray]:
+    """The arrays of an .npz written by ``_npz_bytes``, checked against their checksum
+    (``legacy``: a format-1 file, which may predate checksums)."""
     try:
         with np.load(io.BytesIO(data)) as z:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as exc:
         raise CorruptDataError(f"{name} cannot be read ({type(exc).__name__}: {exc})") from None
     stored = arrays.pop(CHECKSUM_KEY, None)
+    if stored is None and legacy:
+        return arrays
     if stored is None:
         raise CorruptDataError(f"{name} has no checksum (written before checksums)")
     if not np.array_equal(stored, _arrays_digest(arrays)):

@@ -14,32 +14,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
-import numpy as np
 import xarray as xr
 import zarr
 
 from alliance_risk.pipeline.store.local import (
     PRODUCT_KINDS,
+    STAGING_ATTRS,
+    STATS,
     STORE_FORMAT,
-    CorruptDataError,
     ForecastStore,
     StoreError,
     TransientStoreError,
-    _npz_arrays,
-    _npz_bytes,
     quiet_consolidated,
     record_checksums,
 )
+from alliance_risk.pipeline.store.nodes import group_doc, write_totals
 
 COMMITS = "catalog"  # the group of commit records (catalog/<kind>/<id>)
 
 
 def _ident(entry: dict) -> str:
     return entry.get("run_id") or entry["id"]
-
-
-def _record(attributes: dict) -> bytes:
-    return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attributes}).encode()
 
 
 class ObjectForecastStore(ForecastStore):
@@ -66,9 +61,7 @@ class ObjectForecastStore(ForecastStore):
         try:
             has_root = self.fs.exists(f"{self._key}/zarr.json")
             if has_root:
-                attrs = self._attrs()
-                if attrs.get("alliance_risk_store") != STORE_FORMAT:
-                    raise StoreError(f"{url}: not an alliance-risk store")
+                self._check_format()
             elif not create:
                 raise StoreError(f"{url}: no such store")
             else:
@@ -83,6 +76,8 @@ class ObjectForecastStore(ForecastStore):
                     catalog=[],
                     latest={},
                 )
+                self.format = STORE_FORMAT
+                self._put(f"{self.url}/staging/zarr.json", group_doc(STAGING_ATTRS))
         except OSError as exc:
             raise TransientStoreError(f"{url}: cannot reach the store ({exc})") from None
 
@@ -111,18 +106,14 @@ class ObjectForecastStore(ForecastStore):
     def _add_to_root(self, key: str, entry: dict, latest: str | None = None) -> None:
         """Commit a publication: PUT its own record (never a read-modify-write)."""
         kind = "runs" if key == "catalog" else key
-        group = {"zarr_format": 3, "node_type": "group"}
-        record = {"entry": entry, "committed_ns": time.time_ns()}
         base = f"{self._key}/{COMMITS}"
-        self.fs.pipe(
-            {  # the parent groups first (identical bytes from every publisher), then the record
-                f"{base}/zarr.json": json.dumps({**group, "attributes": {
-                    "description": "commit records: one group per published run or product"
-                }}).encode(),
-                f"{base}/{kind}/zarr.json": json.dumps({**group, "attributes": {}}).encode(),
-            }
+        about = "commit records: one group per published run or product"
+        self.fs.pipe(  # the parent groups (identical bytes from every publisher), then the record
+            {f"{base}/zarr.json": group_doc({"description": about}),
+             f"{base}/{kind}/zarr.json": group_doc({})}
         )  # fmt: skip
-        self.fs.pipe(f"{base}/{kind}/{_ident(entry)}/zarr.json", _record(record))
+        record = {"entry": entry, "committed_ns": time.time_ns()}
+        self.fs.pipe(f"{base}/{kind}/{_ident(entry)}/zarr.json", group_doc(record))
 
     def drop_from_catalog(self, run_ids: list[str]) -> None:
         for rid in run_ids:
@@ -149,37 +140,24 @@ class ObjectForecastStore(ForecastStore):
     def run_path(self, run_id: str) -> str:  # type: ignore[override]  # URLs, not Paths
         return f"{self.url}/runs/{run_id}"
 
-    def stats_path(self, run_id: str) -> str:  # type: ignore[override]  # URLs, not Paths
-        return f"{self.url}/stats/{run_id}.npz"
-
     def exists(self, location) -> bool:
         return self.fs.exists(self._k(str(location)))
 
-    def create_staging(self, run_id: str, manifest: dict) -> str:  # type: ignore[override]  # URLs, not Paths
-        if self.exists(self.staging(run_id)):
-            raise StoreError(f"{self.url}: run {run_id!r} is already staged")
-        self.write_manifest(run_id, manifest)
-        return self.staging(run_id)
-
-    def write_manifest(self, run_id: str, manifest: dict) -> None:
-        self.fs.pipe(self._k(f"{self.staging(run_id)}/run.json"), json.dumps(manifest).encode())
-
-    def read_manifest(self, run_id: str) -> dict:
-        key = self._k(f"{self.staging(run_id)}/run.json")
-        if not self.fs.exists(key):
-            where = "published" if self.exists(f"{self.run_path(run_id)}/zarr.json") else "unknown"
-            raise StoreError(f"{self.url}: run {run_id!r} is not in staging ({where} run)")
-        return json.loads(self.fs.cat(key))
-
     def staged_runs(self) -> list[str]:
-        key = self._k(f"{self.url}/staging")
-        if not self.fs.exists(key):
-            return []
-        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(key, detail=False))
+        self.fs.invalidate_cache()
+        found = self.fs.glob(self._k(f"{self.url}/staging/*/zarr.json"))
+        return sorted(k.rsplit("/", 2)[-2] for k in found)
 
     def done_blocks(self, run_id: str) -> set[int]:
-        found = self.fs.glob(self._k(f"{self.staging(run_id)}/blocks/*.npz"))
-        return {int(p.rsplit("/", 1)[-1].removesuffix(".npz")) for p in found}
+        self.fs.invalidate_cache()
+        found = self.fs.glob(self._k(f"{self.staging(run_id)}/blocks/*/zarr.json"))
+        return {int(k.rsplit("/", 2)[-2]) for k in found}
+
+    def _put(self, location, data: bytes) -> None:
+        self.fs.pipe(self._k(str(location)), data)
+
+    def _get(self, location) -> bytes:
+        return self.fs.cat(self._k(str(location)))
 
     def discard(self, run_id: str) -> None:
         if not self.exists(self.staging(run_id)):
@@ -202,10 +180,10 @@ class ObjectForecastStore(ForecastStore):
             local = Path(tmp) / "run"
             with quiet_consolidated():
                 ds.to_zarr(str(local), mode="w", zarr_format=3, consolidated=True)
+            write_totals(local / STATS, totals)  # internal, for --extend
             sums = self._copy_samples(f"{self.staging(run_id)}/samples", f"{final}/samples", local)
             record_checksums(local, sums)
             self._upload(local, final)
-        self._put_npz(self.stats_path(run_id), totals)
         self._add_to_root("catalog", entry, latest=run_id)
         self.fs.rm(self._k(self.staging(run_id)), recursive=True)
         return final
@@ -219,9 +197,10 @@ class ObjectForecastStore(ForecastStore):
         keys = self.fs.find(prefix)
         chunks = [k for k in keys if not k.endswith("zarr.json")]
         self.fs.copy(chunks, [self._k(dst) + k[len(prefix) :] for k in chunks])
-        sums = {
-            f"samples{k[len(prefix) :]}": hashlib.sha256(self.fs.cat(k)).hexdigest() for k in chunks
-        }
+        sums = {}
+        for i in range(0, len(chunks), 64):  # concurrent reads, bounded memory
+            for key, data in self.fs.cat(chunks[i : i + 64]).items():
+                sums[f"samples{key[len(prefix) :]}"] = hashlib.sha256(data).hexdigest()
         for key in keys:
             if key.endswith("zarr.json"):
                 target = local / "samples" / key[len(prefix) + 1 :]
@@ -259,16 +238,6 @@ class ObjectForecastStore(ForecastStore):
         self.fs.put([str(p) for p in files], keys)
         self.fs.put(str(top), f"{self._k(location)}/zarr.json")
 
-    def _put_npz(self, location: str, arrays: dict[str, np.ndarray]) -> None:
-        self.fs.pipe(self._k(location), _npz_bytes(arrays))
-
-    def _get_npz(self, location: str) -> dict[str, np.ndarray]:
-        try:
-            data = self.fs.cat(self._k(location))
-        except FileNotFoundError:
-            raise CorruptDataError(f"{location.rsplit('/', 1)[-1]} is missing") from None
-        return _npz_arrays(data, location.rsplit("/", 1)[-1])
-
     def read_bytes(self, location) -> bytes:
         return self.fs.cat(self._k(str(location)))
 
@@ -284,4 +253,6 @@ class ObjectForecastStore(ForecastStore):
         """An object PUT is durable when it returns."""
 
     def drop_block(self, run_id: str, block: int) -> None:
-        self.fs.rm(self._k(f"{self.staging(run_id)}/blocks/{block:06d}.npz"))
+        key = self._k(self._block(run_id, block))
+        if self.fs.exists(f"{key}/zarr.json") or self.fs.exists(f"{key}/c/0"):
+            self.fs.rm(key, recursive=True)

@@ -20,9 +20,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-PIPELINE_COMMANDS = {"scenarios", "validate", "run", "runs", "show", "verify", "discard", "analyse",
-                     "report", "dashboard", "backtest", "hindcast", "calibrate",
-                     "validation"}  # fmt: skip
+PIPELINE_COMMANDS = {"scenarios", "validate", "run", "runs", "show", "verify", "migrate",
+                     "discard", "analyse", "report", "dashboard", "backtest", "hindcast",
+                     "calibrate", "validation"}  # fmt: skip
 FLOW_COMMANDS = {"forecast", "cluster-run", "compare", "serve"}  # via the entry point
 
 

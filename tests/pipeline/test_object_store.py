@@ -175,4 +175,5 @@ def test_concurrent_publishers_on_s3_lose_no_entry(s3, tmp_path):
     assert fs.latest("nato-2025") in ids
     from alliance_risk.pipeline.store.verify import verify
 
-    assert verify(fs) == []  # every file matches its checksum; catalog and groups agree
+    assert verify(fs, ids[0]) == []  # its files match their checksums
+    assert fs.run_groups() == sorted(ids)  # every group is catalogued

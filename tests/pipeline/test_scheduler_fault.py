@@ -110,8 +110,8 @@ def test_run_survives_a_killed_worker(cluster, tmp_path, client):
     deadline = time.time() + 180
     killed = False
     while time.time() < deadline and worker.is_alive():
-        staged = list((store / "staging").iterdir()) if (store / "staging").exists() else []
-        if staged and len(ForecastStore(store, create=False).done_blocks(staged[0].name)) >= 3:
+        staged = ForecastStore(store).staged_runs() if (store / "zarr.json").exists() else []
+        if staged and len(ForecastStore(store, create=False).done_blocks(staged[0])) >= 3:
             os.kill(pids[0], signal.SIGKILL)  # the worker process (its nanny restarts it)
             killed = True
             break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -10,7 +11,7 @@ from store_helpers import BLOCK, publish_concurrently, run_cli, tree_digest
 
 from alliance_risk.pipeline.api import run_forecast
 from alliance_risk.pipeline.outputs import HEADLINES
-from alliance_risk.pipeline.store import ForecastStore, StoreError
+from alliance_risk.pipeline.store import STORE_FORMAT, ForecastStore, StoreError
 
 ALLIANCE_VARS = {
     "p_intact": ("time",),
@@ -109,7 +110,7 @@ def test_documented_variables_dims_units_and_attributes(published):
 def test_store_opens_with_plain_zarr_and_datatree(published):
     store, res = published
     root = zarr.open_group(str(store), mode="r")
-    assert root.attrs["schema_version"] == 1
+    assert root.attrs["schema_version"] == STORE_FORMAT == 2
     run = root[f"runs/{res.run_id}"]
     assert run["p_conflict"].shape == (41,)
     assert run["p_conflict"].metadata.zarr_format == 3
@@ -119,6 +120,41 @@ def test_store_opens_with_plain_zarr_and_datatree(published):
     np.testing.assert_array_equal(
         tree[res.run_id]["p_conflict"].values, res.dataset["p_conflict"].values
     )
+
+
+def test_the_store_root_is_pure_zarr_while_runs_are_in_progress(tmp_path):
+    """A published run (with samples, statistics, checksums), a product, and a run in
+    progress (blocks, samples): the root opens in zarr and in xarray's datatree with no
+    warning, every node is a Zarr group or array, and no other file is in the hierarchy."""
+    import warnings
+
+    from alliance_risk.models.scenario import load_scenario
+    from alliance_risk.pipeline.api import _manifest
+    from alliance_risk.pipeline.engine.block import simulate_block
+    from alliance_risk.pipeline.engine.plan import RunSpec
+
+    store = tmp_path / "f.zarr"
+    kw = dict(block_size=BLOCK, executor="inprocess", progress=False, keep_samples=True)
+    res = run_forecast("nato-2025", sims=BLOCK, seed=1, store=store, **kw)
+    fs = ForecastStore(store)
+    fs.publish_product("validations", "v1", res.dataset[["p_intact"]], {"id": "v1"})
+    sc = load_scenario("nato-2025")
+    spec = RunSpec(sc.name, 2, 2 * BLOCK, "mc", BLOCK)
+    fs.create_staging("half", _manifest("half", sc, spec, keep_samples=True, max_sims=2 * BLOCK))
+    fs.save_block("half", 0, simulate_block(sc, spec, 0)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        root = zarr.open_group(str(store), mode="r")
+        members = dict(root.members(max_depth=None))
+        tree = xr.open_datatree(str(store), engine="zarr", consolidated=False)
+    assert {f"runs/{res.run_id}/stats", f"runs/{res.run_id}/integrity", "staging/half",
+            "staging/half/blocks/000000", "validations/v1"} <= set(members)  # fmt: skip
+    assert f"/runs/{res.run_id}/samples" in tree.groups
+    known = {f"{k}/zarr.json" for k in members} | {"zarr.json"}
+    chunks = {f.relative_to(store).as_posix() for f in store.rglob("*") if f.is_file()}
+    strays = {c for c in chunks - known if "/c/" not in c and not c.startswith(
+        tuple(f"{k}/c" for k in members))}  # fmt: skip
+    assert strays == set(), strays
 
 
 def test_catalog_lists_complete_runs_only(published, tmp_path):
@@ -190,7 +226,8 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(published, args, messa
     args = [a.format(store=store, staged="staged") for a in args]
     if args[0] == "run":
         args += ["--store", str(store), "--no-progress"]
-    out = cli(*args)
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):  # an unreachable one
+        out = cli(*args)
     assert out.returncode == (3 if "--scheduler" in args else 2), out.stderr
     lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and message in lines[0], out.stderr
