@@ -26,17 +26,27 @@ moto_server = pytest.importorskip("moto.server")
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """A bucket on a local S3 server; yields (url prefix, storage options)."""
-    import s3fs
+def s3_server():
+    """A local S3 server (moto); yields (server, storage options)."""
 
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     options = {"endpoint_url": f"http://{host}:{port}", "key": "test", "secret": "test"}
-    s3fs.S3FileSystem(**options).mkdir("forecasts")
-    yield "s3://forecasts", options
+    yield server, options
     server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, request):
+    """A fresh bucket per test (moto lists a bucket in time linear in its keys); yields
+    (url prefix, storage options)."""
+    import s3fs
+
+    _, options = s3_server
+    bucket = "t-" + request.node.name.lower().replace("_", "-")[:50].strip("-")
+    s3fs.S3FileSystem(**options).mkdir(bucket)
+    return f"s3://{bucket}", options
 
 
 def test_run_on_s3_equals_a_local_run_and_is_listed_last(s3, tmp_path):
@@ -133,14 +143,7 @@ def test_cli_reads_storage_options_from_the_environment(s3):
     )
     assert out.returncode == 0, out.stderr
     run_id = out.stdout.strip().splitlines()[-1]
-    listed = subprocess.run(
-        [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "runs", url],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert run_id in listed.stdout
+    assert open_store(url, create=False, storage_options=options).catalog_ids() == [run_id]
     bad = subprocess.run(
         [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "show", f"{prefix}/none.zarr"],
         capture_output=True,
