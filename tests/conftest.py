@@ -34,8 +34,10 @@ def backend(request):
     return request.param
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def client():
-    """A real LocalCluster, as the pipeline makes one: two single-threaded worker processes."""
+    """A real LocalCluster, as the pipeline makes one: two single-threaded worker processes.
+    One per module that uses it: an idle cluster's scheduler shares this process and slowed
+    later tests (the S3 ones by half)."""
     with dask_client(workers=2) as c:
         yield c

@@ -19,6 +19,6 @@ def prefect_api():
         yield PREFECT_API_URL.value()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def scheduler(client):
     return client.scheduler.address

@@ -76,42 +76,6 @@ def test_run_on_s3_equals_a_local_run_and_is_listed_last(s3, tmp_path):
     assert fs.catalog_ids() == [res.run_id, ext.run_id]
 
 
-def test_interrupted_run_on_s3_is_unlisted_then_resumes_exactly(s3, tmp_path, client):
-    prefix, options = s3
-    url = f"{prefix}/b.zarr"
-    sc = load_scenario("nato-2025")
-    spec = RunSpec(sc.name, 4, 4 * BLOCK, "mc", BLOCK)
-    fs = open_store(url, storage_options=options)
-    assert isinstance(fs, ObjectForecastStore)
-    manifest = _manifest("r-s3", sc, spec, max_sims=spec.total_sims)
-    fs.create_staging("r-s3", manifest)
-    run_blocks(
-        client,
-        sc,
-        spec,
-        [0, 2],
-        lambda b, st: fs.save_block("r-s3", b, st),
-        run_key="r-s3",
-        progress=False,
-    )  # a run that died after two blocks
-    assert fs.catalog() == [] and fs.staged_runs() == ["r-s3"]
-    assert fs.done_blocks("r-s3") == {0, 2}
-    res = resume_run(url, "r-s3", executor="inprocess", progress=False, storage_options=options)
-    assert res.blocks_run == 2
-    clean = run_forecast(
-        sc,
-        sims=spec.sims,
-        seed=4,
-        store=tmp_path / "c.zarr",
-        block_size=BLOCK,
-        executor="inprocess",
-        progress=False,
-    )
-    assert dataset_digest(res.dataset) == dataset_digest(clean.dataset)
-    assert fs.staged_runs() == [] and fs.catalog_ids() == ["r-s3"]
-    assert dataclasses.asdict(spec) == json.loads(json.dumps(manifest["spec"]))
-
-
 def test_cli_reads_storage_options_from_the_environment(s3):
     prefix, options = s3
     url = f"{prefix}/c.zarr"
@@ -180,3 +144,41 @@ def test_concurrent_publishers_on_s3_lose_no_entry(s3, tmp_path):
 
     assert verify(fs, ids[0]) == []  # its files match their checksums
     assert fs.run_groups() == sorted(ids)  # every group is catalogued
+
+
+# last in the module: it starts the module's LocalCluster, which slows the S3 server's
+# requests in this process while it idles
+def test_interrupted_run_on_s3_is_unlisted_then_resumes_exactly(s3, tmp_path, client):
+    prefix, options = s3
+    url = f"{prefix}/b.zarr"
+    sc = load_scenario("nato-2025")
+    spec = RunSpec(sc.name, 4, 4 * BLOCK, "mc", BLOCK)
+    fs = open_store(url, storage_options=options)
+    assert isinstance(fs, ObjectForecastStore)
+    manifest = _manifest("r-s3", sc, spec, max_sims=spec.total_sims)
+    fs.create_staging("r-s3", manifest)
+    run_blocks(
+        client,
+        sc,
+        spec,
+        [0, 2],
+        lambda b, st: fs.save_block("r-s3", b, st),
+        run_key="r-s3",
+        progress=False,
+    )  # a run that died after two blocks
+    assert fs.catalog() == [] and fs.staged_runs() == ["r-s3"]
+    assert fs.done_blocks("r-s3") == {0, 2}
+    res = resume_run(url, "r-s3", executor="inprocess", progress=False, storage_options=options)
+    assert res.blocks_run == 2
+    clean = run_forecast(
+        sc,
+        sims=spec.sims,
+        seed=4,
+        store=tmp_path / "c.zarr",
+        block_size=BLOCK,
+        executor="inprocess",
+        progress=False,
+    )
+    assert dataset_digest(res.dataset) == dataset_digest(clean.dataset)
+    assert fs.staged_runs() == [] and fs.catalog_ids() == ["r-s3"]
+    assert dataclasses.asdict(spec) == json.loads(json.dumps(manifest["spec"]))
