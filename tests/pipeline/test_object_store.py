@@ -170,15 +170,8 @@ def test_interrupted_run_on_s3_is_unlisted_then_resumes_exactly(s3, tmp_path, cl
     assert fs.done_blocks("r-s3") == {0, 2}
     res = resume_run(url, "r-s3", executor="inprocess", progress=False, storage_options=options)
     assert res.blocks_run == 2
-    clean = run_forecast(
-        sc,
-        sims=spec.sims,
-        seed=4,
-        store=tmp_path / "c.zarr",
-        block_size=BLOCK,
-        executor="inprocess",
-        progress=False,
-    )
+    here = dict(block_size=BLOCK, executor="inprocess", progress=False)
+    clean = run_forecast(sc, sims=spec.sims, seed=4, store=tmp_path / "c.zarr", **here)
     assert dataset_digest(res.dataset) == dataset_digest(clean.dataset)
     assert fs.staged_runs() == [] and fs.catalog_ids() == ["r-s3"]
     assert dataclasses.asdict(spec) == json.loads(json.dumps(manifest["spec"]))
