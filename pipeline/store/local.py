@@ -132,7 +132,7 @@ class ForecastStore:
                 catalog=[],
                 latest={},
             )
-            g.create_group("runs").attrs.update(description="published runs, one group each")
+            g.create_group("runs").attrs.update(RUNS_ATTRS)
             g.create_group("staging").attrs.update(description=STAGING_DESCRIPTION)
         else:
             raise StoreError(f"{self.root}: not an alliance-risk store")
@@ -431,6 +431,7 @@ class ForecastStore:
 STATS = "stats"  # a run's subgroup of folded statistics
 STAGING_DESCRIPTION = "runs in progress (private): one group each, blocks as byte arrays"
 STAGING_ATTRS = {"description": STAGING_DESCRIPTION}
+RUNS_ATTRS = {"description": "published runs, one group each"}
 BLOCKS_ATTRS = {"description": "completed blocks: each an .npz of statistics as bytes"}
 CHECKSUM_KEY = "_sha256"  # inside every .npz the store writes: sha256 of the other arrays
 

@@ -19,6 +19,7 @@ import zarr
 
 from alliance_risk.pipeline.store.local import (
     PRODUCT_KINDS,
+    RUNS_ATTRS,
     STAGING_ATTRS,
     STATS,
     STORE_FORMAT,
@@ -176,6 +177,7 @@ class ObjectForecastStore(ForecastStore):
         final = self.run_path(run_id)
         if self.exists(final):  # a previous publish died before the catalog update
             self.fs.rm(self._k(final), recursive=True)
+        self._put(f"{self.url}/runs/zarr.json", group_doc(RUNS_ATTRS))  # the same bytes always
         with tempfile.TemporaryDirectory(prefix="alliance-risk-") as tmp:
             local = Path(tmp) / "run"
             with quiet_consolidated():

@@ -144,6 +144,14 @@ def test_concurrent_publishers_on_s3_lose_no_entry(s3, tmp_path):
 
     assert verify(fs, ids[0]) == []  # its files match their checksums
     assert fs.run_groups() == sorted(ids)  # every group is catalogued
+    import warnings
+
+    import zarr
+
+    with warnings.catch_warnings():  # the root, commit records included, is pure Zarr
+        warnings.simplefilter("error")
+        nodes = dict(zarr.open_group(url, mode="r", storage_options=options).members(max_depth=2))
+    assert {"catalog", "catalog/runs", "runs", "staging"} <= set(nodes)
 
 
 # last in the module: it starts the module's LocalCluster, which slows the S3 server's
