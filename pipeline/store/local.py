@@ -300,8 +300,8 @@ class ForecastStore:
         final = self.run_path(run_id)
         final.parent.mkdir(exist_ok=True)
         os.replace(out, final)  # atomic: readers see all of the run or none of it
-        fsync_dir(final.parent)
-        fsync_dir(staging)
+        fsync_path(final.parent)
+        fsync_path(staging)
         with self._locked():
             self._add_to_root("catalog", entry, latest=run_id)
         shutil.rmtree(staging)
@@ -420,12 +420,8 @@ class ForecastStore:
 
     def _sync_root(self) -> None:
         """Make the root ``zarr.json`` (the catalog) durable: the commit point."""
-        fd = os.open(self.root / "zarr.json", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fsync_dir(self.root)
+        fsync_path(self.root / "zarr.json")
+        fsync_path(self.root)
 
 
 STATS = "stats"  # a run's subgroup of folded statistics
@@ -500,7 +496,8 @@ def record_checksums(group: Path, extra: dict[str, str] | None = None) -> None:
         zarr.consolidate_metadata(str(group))
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_path(path: Path | str) -> None:
+    """fsync a file or a directory (a directory's entries: renames and new files in it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -513,14 +510,10 @@ def fsync_tree(root: Path) -> None:
     dirs = [root]
     for dirpath, dirnames, filenames in os.walk(root):
         for f in filenames:
-            fd = os.open(os.path.join(dirpath, f), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(os.path.join(dirpath, f))
         dirs += [Path(dirpath) / d for d in dirnames]
     for d in reversed(dirs):
-        fsync_dir(d)
+        fsync_path(d)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -543,7 +536,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind
         raise
-    fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def new_run_id(scenario: str, seed: int) -> str:

@@ -7,7 +7,6 @@ publication. The layout is that of the local store (``local.py``; docs/store.md)
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import time
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ from alliance_risk.pipeline.store.local import (
     quiet_consolidated,
     record_checksums,
 )
-from alliance_risk.pipeline.store.nodes import group_doc, write_totals
+from alliance_risk.pipeline.store.nodes import attributes, group_doc, write_totals
 
 COMMITS = "catalog"  # the group of commit records (catalog/<kind>/<id>)
 
@@ -88,7 +87,7 @@ class ObjectForecastStore(ForecastStore):
         legacy = self._attrs().get("catalog" if kind == "runs" else kind, [])
         self.fs.invalidate_cache()  # a listing cached by s3fs would miss other publishers
         keys = self.fs.glob(f"{self._key}/{COMMITS}/{kind}/*/zarr.json")
-        records = [json.loads(b)["attributes"] for b in self.fs.cat(keys).values()] if keys else []
+        records = [attributes(b) for b in self.fs.cat(keys).values()] if keys else []
         records.sort(key=lambda r: (r["committed_ns"], _ident(r["entry"])))
         entries = {_ident(e): e for e in legacy}
         for r in records:
