@@ -346,7 +346,7 @@ def _membership(s, k, setup, state, noise, out, w):
         maybe = free & ((um[L.UM_NOTICE, s, i] < h * dt * 1.6488) | (expo > 0.5))
         p_flip = pret if ms[L.MS_DIS, s, i] > 0.5 else ppart
         flag = (
-            (um[L.UM_GOV, s, i] < p_gov)
+            ((um[L.UM_GOV, s, i] < p_gov) & (mf[L.MF_CAL, i] < 0.5))
             | (ms[L.MS_NOTICE, s, i] > 0)
             | maybe
             | ((w_act[i] > 0.5) & (um[L.UM_PART, s, i] < p_flip))
@@ -361,7 +361,7 @@ def _membership(s, k, setup, state, noise, out, w):
         G = ms[L.MS_G, s, i]
         notice = ms[L.MS_NOTICE, s, i]
         pending = notice > 0
-        if um[L.UM_GOV, s, i] < p_gov:
+        if um[L.UM_GOV, s, i] < p_gov and mf[L.MF_CAL, i] < 0.5:
             pro = um[L.UM_ORIENT, s, i] < eq.pro_government_probability(
                 mc[L.MC_GAMMA0, s, i], pg[L.P_GOVERNMENT_SUPPORT_EFFECT, s], ms[L.MS_P, s, i]
             )

@@ -20,7 +20,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy.special import logit
 
-from alliance_risk.models import equations
+from alliance_risk.models import equations, events
 from alliance_risk.models import layout as L
 from alliance_risk.models.noise import StepNoise, draw_initial, draw_step
 from alliance_risk.models.parameters import GLOBAL_NAMES
@@ -85,6 +85,7 @@ class KernelResult:
     final_burden: np.ndarray  # (S, N) float32: each member's burden at the horizon
     members: dict[str, np.ndarray] | None = None
     member_summary: dict[str, np.ndarray] | None = None
+    occurred: np.ndarray | None = None  # (S, n_events) bool: the scenario's events that happened
 
 
 def nonfinite(res: KernelResult) -> tuple[int, str, int] | None:
@@ -201,6 +202,7 @@ def prepare(scenario: Scenario, params: np.ndarray, dtype=np.float32) -> Setup:
     mf = np.zeros((L.N_MF, N))
     mf[L.MF_B0], mf[L.MF_PBAR] = b0, pbar
     mf[L.MF_FORCES], mf[L.MF_ISHEG] = scenario.member_array("has_forces"), is_heg
+    mf[L.MF_CAL] = events.calendar_members(scenario)
 
     a, d, cp = scenario.alliance, scenario.dissolution, scenario.couplings
     qs = np.zeros(L.N_Q)
@@ -339,6 +341,9 @@ def simulate(
     """
     setup = prepare(scenario, params, dtype)
     S, N, T = setup.n_sims, setup.n_members, setup.steps
+    tl = events.timeline(scenario)
+    # the events' own stream: a jump-ahead copy, so rng's own sequence is untouched
+    ev_draws = events.draw(tl, scenario, np.random.Generator(rng.bit_generator.jumped()), S)
     init = draw_initial(rng, S, N, dtype)
     if noise_hook is not None:
         init = noise_hook(init)
@@ -384,6 +389,8 @@ def simulate(
         if noise is not None and noise_hook is not None:
             noise = noise_hook(noise)
         step(k, setup, state, noise, rec, ev, em, snap, summary)
+        if noise is not None and tl.actions:
+            events.apply(k, tl, ev_draws, setup, state, em)
         if snap is not None:
             view = _member_view(snap)
             if observer is not None:
@@ -392,6 +399,7 @@ def simulate(
                 for name in traces:
                     traces[name][k] = getattr(view, name)
     result = _result(rec, ev, em, traces, n_thr, state.ms[L.MS_B].astype(np.float32))
+    result.occurred = ev_draws.occurred
     if summary is not None:
         result.member_summary = {n: summary[0][j] for j, n in enumerate(L.MSUM_NAMES)}
         result.member_summary["burden_hist"] = summary[1]

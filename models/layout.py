@@ -68,9 +68,10 @@ N_SC = 23
 MC_PROX, MC_GAMMA0, MC_GROWTH, MC_TAU0, MC_BBAR0, MC_HMULT, MC_LOC = range(7)
 N_MC = 7
 
-# member constants mf[var, i]
-MF_B0, MF_PBAR, MF_FORCES, MF_ISHEG = range(4)
-N_MF = 4
+# member constants mf[var, i]; MF_CAL: 1 where the government changes only at scheduled
+# elections (calendar mode of E6, applied by ``models.events``), not at the hazard h_gov
+MF_B0, MF_PBAR, MF_FORCES, MF_ISHEG, MF_CAL = range(5)
+N_MF = 5
 
 # per-step record rec[var, k, s], k = 0..steps (state after k updates); REC_MEET + j counts
 # the active members at or above the j-th report threshold

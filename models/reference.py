@@ -427,7 +427,7 @@ def _membership(k, setup, state, d, um, em, dshare) -> None:
     notice = ms[L.MS_NOTICE]
     pending = notice > 0
     # E6
-    chg = um[L.UM_GOV] < sc[L.SC_PGOV][:, None]
+    chg = (um[L.UM_GOV] < sc[L.SC_PGOV][:, None]) & (mf[L.MF_CAL][None, :] < 0.5)
     pro = um[L.UM_ORIENT] < E.pro_government_probability(
         mc[L.MC_GAMMA0], _p(setup, "government_support_effect", True), P
     )

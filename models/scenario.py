@@ -172,6 +172,16 @@ class Couplings(_Frozen):
     arms_race_war: bool = True
 
 
+class Elections(_Frozen):
+    """Calendar mode of E6 for one member: its government can change only at these quarters,
+    with probability ``turnover`` (the orientation then drawn as E6), instead of at the
+    constant hazard h_gov."""
+
+    quarters: Annotated[tuple[Quarter, ...], Listed] = Field(min_length=1)
+    turnover: float = Field(ge=0, le=1)
+    source: str = Field(min_length=1)
+
+
 class Member(_Frozen):
     code: str = Field(pattern=r"^[A-Z]{3}$")
     name: str = Field(min_length=1)
@@ -195,21 +205,66 @@ class Member(_Frozen):
     plan_source: str = ""
     growth: Distribution | None = None
     sceptical_share: Distribution | None = None
+    elections: Elections | None = None  # calendar mode of E6 (scheduled elections)
+
+
+EVENT_TYPES = (
+    "hostility_jump",
+    "target_pull",
+    "government",
+    "notice",
+    "return",
+    "hegemon_presence",
+    "target",
+    "pandemic",
+)
+# what each type needs (beyond quarter and source) and what it may have; docs/events.md
+EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "hostility_jump": (("size",), ("probability",)),
+    "target_pull": (("scale",), ("duration",)),
+    "government": (("member", "sceptical"), ("probability", "duration")),
+    "notice": (("member",), ("probability",)),
+    "return": (("member",), ("probability",)),
+    "hegemon_presence": (("value",), ("probability", "duration")),
+    "target": (("value",), ("duration",)),
+    "pandemic": ((), ("probability", "duration")),
+}
+OPTIONAL_EVENT_FIELDS = ("member", "sceptical", "size", "scale", "value", "probability", "duration")
 
 
 class Event(_Frozen):
-    """A dated input (a back-test's observed shocks, a what-if): from ``quarter`` on.
+    """A dated input (a back-test's observed shocks, a what-if), during ``quarter``.
 
-    ``hostility_jump``: adversary hostility H jumps by ``size`` in the update that starts at
-    ``quarter`` (then reverts as E3 says). ``target_pull``: the pull of the spending target
-    (λ_T) is multiplied by ``scale`` from ``quarter`` on (a change of target-pull regime).
+    ``hostility_jump``: H jumps by ``size`` in that quarter's update (then reverts, E3).
+    ``target_pull``: λ_T is multiplied by ``scale`` from then on (or for ``duration``).
+    ``government``: ``member``'s government becomes sceptical (``sceptical = true``) or
+    pro-alliance, held for ``duration`` quarters if given. ``notice``: ``member`` gives notice
+    (it leaves ``alliance.notice_quarters`` later unless it rescinds). ``return``: ``member``
+    rescinds a pending notice and ends a disengagement. ``hegemon_presence``: the hegemon's
+    forward-presence share becomes ``value``. ``target``: the spending target becomes
+    ``value`` % of GDP for every member. ``pandemic``: a pandemic starts (GDP loss and
+    squeeze as E1), lasting ``duration`` quarters (default: the sampled pandemic_quarters).
+    ``probability`` < 1 makes the event happen in that share of the simulations (drawn per
+    simulation, recorded in the kept samples); policy events (target, target_pull) apply to
+    every simulation. Docs: docs/events.md.
     """
 
     quarter: Quarter
-    type: Literal["hostility_jump", "target_pull"]
+    type: Literal[EVENT_TYPES]  # type: ignore[valid-type]
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    member: str | None = None
+    sceptical: bool | None = None
     size: Annotated[float | None, Field(ge=-5), SHOCK] = None
     scale: Annotated[float | None, Field(gt=0), upto(100, "a regime 100 times the prior")] = None
+    value: Annotated[float | None, Field(ge=0), SHARE] = None
+    probability: float = Field(default=1.0, gt=0, le=1)
+    duration: int | None = Field(default=None, ge=1, le=400)  # quarters
     source: str = Field(min_length=1)
+
+    @property
+    def label(self) -> str:
+        """The event's name: its own, or ``<type>[-<member>]-<quarter>``."""
+        return self.name or f"{self.type}-{self.member + '-' if self.member else ''}{self.quarter}"
 
 
 class Scenario(_Frozen):
@@ -277,9 +332,14 @@ class Scenario(_Frozen):
         frac = np.clip((years - start) / max(end - start, 1e-12), 0.0, 1.0)[:, None]
         common = t.initial + (t.final - t.initial) * frac
         if not t.incremental:
-            return np.broadcast_to(common, (self.time.steps, len(self.members))).copy()
-        b0 = np.clip(self.member_array("burden"), min(t.initial, t.final), max(t.initial, t.final))
-        return np.maximum(common, b0 + (t.final - b0) * frac)
+            out = np.broadcast_to(common, (self.time.steps, len(self.members))).copy()
+        else:
+            b0 = self.member_array("burden")
+            b0 = np.clip(b0, min(t.initial, t.final), max(t.initial, t.final))
+            out = np.maximum(common, b0 + (t.final - b0) * frac)
+        for k, end, e in self._event_steps("target"):  # dated changes of the target
+            out[k:end] = e.value
+        return out
 
     def plan_path(self) -> np.ndarray:
         """Anchor of each member's desired burden for each update, (steps, N).
@@ -299,24 +359,42 @@ class Scenario(_Frozen):
                 out[:, i] = m.burden + (m.plan_burden - m.burden) * frac
         return out
 
-    def _event_steps(self, kind: str):
-        t0, per = quarter_index(self.time.start), self.time.step_months // 3
+    def step_of(self, quarter: str) -> int:
+        """The update (0..steps-1) that runs during ``quarter``."""
+        return (quarter_index(quarter) - quarter_index(self.time.start)) // (
+            self.time.step_months // 3
+        )
+
+    def steps_for(self, quarters: int) -> int:
+        """Updates spanned by ``quarters`` quarters (at least one)."""
+        return max(1, -(-quarters // (self.time.step_months // 3)))
+
+    @cached_property
+    def event_names(self) -> tuple[str, ...]:
+        """Each event's name, in file order (the ``event`` dimension of kept samples)."""
+        return tuple(e.label for e in self.events)
+
+    def _event_steps(self, kind: str, certain: bool = True):
         for e in self.events:
-            if e.type == kind:
-                yield (quarter_index(e.quarter) - t0) // per, e
+            if e.type == kind and (e.probability == 1.0 or not certain):
+                k = self.step_of(e.quarter)
+                end = self.time.steps if e.duration is None else k + self.steps_for(e.duration)
+                yield k, min(end, self.time.steps), e
 
     def hostility_shocks(self) -> np.ndarray:
-        """Dated hostility jumps added in each update k = 0..steps-1, (steps,)."""
+        """Dated hostility jumps that happen in every simulation, added in each update
+        k = 0..steps-1, (steps,). Jumps with probability < 1 are applied per simulation by
+        ``models.events``."""
         out = np.zeros(self.time.steps)
-        for k, e in self._event_steps("hostility_jump"):
+        for k, _, e in self._event_steps("hostility_jump"):
             out[k] += e.size or 0.0
         return out
 
     def pull_scale(self) -> np.ndarray:
         """Multiplier of the target pull in each update k = 0..steps-1, (steps,)."""
         out = np.ones(self.time.steps)
-        for k, e in self._event_steps("target_pull"):
-            out[k:] *= e.scale or 1.0
+        for k, end, e in self._event_steps("target_pull"):
+            out[k:end] *= e.scale or 1.0
         return out
 
     def replace(self, **changes: Any) -> Scenario:
@@ -418,16 +496,43 @@ def _event_checks(sc: Scenario, source: str) -> list[str]:
     problems = []
     start = quarter_index(sc.time.start)
     end = start + sc.time.steps * sc.time.step_months // 3
+    horizon = f"[{sc.time.start}, {_quarter_name(end - 1)}]"
+    seen: dict[str, int] = {}
     for j, e in enumerate(sc.events):
-        q = quarter_index(e.quarter)
-        if not start <= q < end:
+        where = f"{source}: events[{j}]"
+        if not start <= quarter_index(e.quarter) < end:
+            problems.append(f"{where}.quarter must lie in the horizon {horizon}, got {e.quarter!r}")
+        need, may = EVENT_FIELDS[e.type]
+        for f in need:
+            if getattr(e, f) is None:
+                problems.append(f"{where}.{f} is required for a {e.type} event")
+        for f in OPTIONAL_EVENT_FIELDS:
+            given = getattr(e, f) != (1.0 if f == "probability" else None)
+            if given and f not in need and f not in may:
+                why = " (a policy applies to every simulation)" if f == "probability" else ""
+                problems.append(
+                    f"{where}.{f} is not used by a {e.type} event{why}, got {getattr(e, f)!r}"
+                )
+        if e.member is not None and e.member not in sc.codes:
+            problems.append(f"{where}.member {e.member!r} is not a member")
+        if e.type == "hegemon_presence" and e.value is not None and e.value > 1:
+            problems.append(f"{where}.value must be a share in [0, 1], got {e.value!r}")
+        if e.type == "hegemon_presence" and sc.hegemon_index < 0:
+            problems.append(f"{where}: a hegemon_presence event needs alliance.hegemon")
+        label = e.label
+        if label in seen:
             problems.append(
-                f"{source}: events[{j}].quarter must lie in the horizon "
-                f"[{sc.time.start}, {_quarter_name(end - 1)}], got {e.quarter!r}"
+                f"{where}.name {label!r} is also the name of events[{seen[label]}]: "
+                "give each event its own name"
             )
-        need = "size" if e.type == "hostility_jump" else "scale"
-        if getattr(e, need) is None:
-            problems.append(f"{source}: events[{j}].{need} is required for a {e.type} event")
+        seen.setdefault(label, j)
+    for i, m in enumerate(sc.members):
+        for j, q in enumerate(m.elections.quarters if m.elections else ()):
+            if not start <= quarter_index(q) < end:
+                problems.append(
+                    f"{source}: members[{i}].elections.quarters[{j}] must lie in the horizon "
+                    f"{horizon}, got {q!r}"
+                )
     return problems
 
 
