@@ -115,6 +115,11 @@ OUTPUTS: tuple[Output, ...] = (
         "cumulative, effective exits", clustered=True, tables=H,
     ),
     _p(
+        "p_any_notice", "any_notice",
+        "probability at least one member has given notice of withdrawal",
+        "cumulative, Article 13 notices (including one observed at the start)", clustered=True,
+    ),
+    _p(
         "p_hegemon_withdrawn", "hegemon_withdrawn", "probability the hegemon has withdrawn",
         clustered=True, tables=H,
     ),

@@ -328,6 +328,9 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
     from alliance_risk.pipeline.validation.commands import add_validation_commands
 
     add_validation_commands(sub)
+    from alliance_risk.pipeline.products.commands import add_product_commands
+
+    add_product_commands(sub)
     for add in [*contributed_commands(), *([extend] if extend else [])]:
         add(sub)
     return parser

@@ -117,6 +117,7 @@ def indicators(scenario: Scenario, res: KernelResult) -> dict[str, np.ndarray]:
         "intact": alive,
         "intact_with_hegemon": alive & se["hegemon_member"],
         "any_withdrawal": _by_step(wd.min(axis=1), T),
+        "any_notice": _by_step(me["notice_step"].min(axis=1), T),
         "hegemon_withdrawn": _by_step(wd[:, heg], T) if heg >= 0 else np.zeros_like(alive),
         "conflict": conflict,
         # alive at k means any onset by k came while the alliance was intact (absorbing)

@@ -63,6 +63,8 @@ PRODUCT_KINDS = {
     "comparisons": "scenario comparisons with common random numbers, one group each",
     "analyses": "sensitivity analyses and scenario discovery of runs, one group each",
     "validations": "back-tests, hindcasts and calibrations with their scores, one group each",
+    "questions": "each forecast run's probabilities for the open forecast questions, one group "
+    "per run (docs/events.md)",
 }
 
 

@@ -45,6 +45,17 @@ ARRAYS: dict[str, SampleArray] = {
         "update at which the exit took effect; 32767 = not within the horizon",
         lambda p, r: r.member_events["withdrawal_step"],
     ),
+    "notice_step": SampleArray(
+        ("sim", "member"), "int16",
+        "update after which the member's first notice showed (0: observed at the start); "
+        "32767 = none",
+        lambda p, r: r.member_events["notice_step"],
+    ),
+    "event_occurred": SampleArray(
+        ("sim", "event"), "bool",
+        "whether each of the scenario's events happened in the simulation (absent without events)",
+        lambda p, r: r.occurred,
+    ),
     "dissolution_step": SampleArray(
         ("sim",), "int16", "likewise for dissolution", lambda p, r: r.events["dissolution_step"]
     ),
@@ -93,22 +104,30 @@ class SampleSink:
         group = zarr.open_group(self.location, mode="r+", storage_options=self.storage_options)
         lo, hi = block * self.block_size, (block + 1) * self.block_size
         for name, values in record(params, res).items():
-            _array(group, name)[lo:hi] = values  # whole chunks: one writer per chunk
+            if name in group:  # (no event_occurred without events)
+                _array(group, name)[lo:hi] = values  # whole chunks: one writer per chunk
 
 
 def create(fs: ForecastStore, path: str, sc: Scenario, total_sims: int, block_size: int) -> None:
     """An empty samples group for ``total_sims`` rows (fill values: -1 and NaN)."""
     g = fs.open_group(path, mode="w", zarr_format=3)
     g.attrs.update(description=DESCRIPTION)
-    sizes = {"sim": total_sims, "parameter": len(sc.parameter_names), "member": len(sc.members)}
+    sizes = {
+        "sim": total_sims,
+        "parameter": len(sc.parameter_names),
+        "member": len(sc.members),
+        "event": len(sc.events),
+    }
     for name, a in ARRAYS.items():
         shape = tuple(sizes[d] for d in a.dims)
+        if 0 in shape:
+            continue
         arr = g.create_array(
             name,
             shape=shape,
             chunks=(block_size, *shape[1:]),
             dtype=a.dtype,
-            fill_value=-1 if a.dtype.startswith("int") else np.nan,
+            fill_value=-1 if a.dtype.startswith("int") else False if a.dtype == "bool" else np.nan,
             dimension_names=list(a.dims),
         )
         arr.attrs["long_name"] = name.replace("_", " ")
@@ -119,13 +138,18 @@ def create(fs: ForecastStore, path: str, sc: Scenario, total_sims: int, block_si
         dimension_names=["parameter"],
     )
     names[:] = np.array(sc.parameter_names, dtype=object)
+    if sc.events:
+        labels = g.create_array(
+            "event", shape=(len(sc.events),), dtype=VariableLengthUTF8(), dimension_names=["event"]
+        )
+        labels[:] = np.array(sc.event_names, dtype=object)
 
 
 def grow(fs: ForecastStore, path: str, total_sims: int) -> None:
     """Resize every per-simulation array to ``total_sims`` rows (an extended or adaptive run)."""
     g = fs.open_group(path, mode="r+")
     for name, arr in g.arrays():
-        if name != "parameter" and arr.shape[0] < total_sims:
+        if name not in ("parameter", "event") and arr.shape[0] < total_sims:
             arr.resize((total_sims, *arr.shape[1:]))
 
 
@@ -184,4 +208,5 @@ def markdown_table() -> str:
     lines.append(
         "| `parameter` | parameter | string | the inputs' names (`Scenario.parameter_names`) |"
     )
+    lines.append("| `event` | event | string | the events' names (`Scenario.event_names`) |")
     return "\n".join(lines) + "\n"
