@@ -13,6 +13,8 @@ from alliance_risk.flows.tasks import (
     extend,
     find_extendable,
     headline_markdown,
+    history_markdown,
+    log_open_questions,
     record_artifact,
     simulate,
     store_or_default,
@@ -57,7 +59,9 @@ def forecast(
     target_se: float | None = None,
     extend_latest: bool = False,
 ) -> list[dict]:
-    """Forecast each scenario, publish it as its latest run, and record an artifact.
+    """Forecast each scenario, publish it as its latest run, and record two artifacts: the
+    headline table, and the history (headlines across runs, what changed since the last run).
+    Every run logs its probability for each open forecast question (questions/<run_id>).
 
     ``seed_policy="date"`` derives the seed from the schedule date (or ``on``), so rerunning
     a scheduled day reproduces it bit for bit. ``extend_latest`` extends the scenario's latest
@@ -82,7 +86,13 @@ def forecast(
             headline_markdown(res, store),
             f"{sc.name} forecast, {day}",
         )
-        out.append(summary(res))
+        record_artifact(
+            artifact_key("history", sc.name),
+            history_markdown(store, sc.name),
+            f"{sc.name}: headlines across runs and what changed, {day}",
+        )
+        questions = log_open_questions(store, res.run_id)
+        out.append(summary(res) | {"questions": questions})
     return out
 
 

@@ -20,6 +20,14 @@ from alliance_risk.models.scenario import Scenario, load_scenario
 from alliance_risk.pipeline.api import DEFAULT_STORE, RunResult, extend_run, run_forecast
 from alliance_risk.pipeline.engine.progress import BlockError
 from alliance_risk.pipeline.products.headlines import headline_table
+from alliance_risk.pipeline.products.history import (
+    changes,
+    history,
+    markdown_changes,
+    markdown_history,
+    scenario_runs,
+)
+from alliance_risk.pipeline.products.questions import log_questions
 from alliance_risk.pipeline.store import TransientStoreError, open_store
 
 # by class (models/errors.py): bad input and a block that failed twice alike are not retried
@@ -150,6 +158,34 @@ def headline_markdown(res: RunResult, store: str) -> str:
     ]
     lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
     return "\n".join(lines)
+
+
+def history_markdown(store: str, scenario: str) -> str:
+    """The history artifact: the scenario's headlines across its runs (95% bands) and what
+    changed since the previous run (scenario, model or Monte Carlo noise)."""
+    fs = open_store(store, create=False)
+    runs = scenario_runs(fs, scenario)
+    if len(runs) < 2:
+        return f"### {scenario}: history\n\nFirst run of {scenario} in this store: no history yet."
+    h = history(fs, scenario)
+    rep = changes(fs, runs[-2]["run_id"], runs[-1]["run_id"])
+    return f"### {scenario}: history\n\n{markdown_history(h)}\n{markdown_changes(rep)}"
+
+
+@task(name="log-questions", retries=0, cache_policy=NO_CACHE)
+def log_open_questions(store: str, run_id: str) -> dict[str, float]:
+    """Log (and store as questions/<run_id>) the run's probability for every open question."""
+    out = log_questions(open_store(store, create=False), run_id)
+    if out is None:
+        return {}
+    ds = out[1]
+    probs = {
+        str(q): float(p) for q, p in zip(ds.question.values, ds.probability.values, strict=True)
+    }
+    logger = get_run_logger()
+    for q, p in probs.items():
+        logger.info("question %s: %.4f", q, p)
+    return probs
 
 
 def store_or_default(store: str | None) -> str:

@@ -62,14 +62,20 @@ def _load(path: Path | None, default: str, key: str, model) -> list:
         text, name = Path(path).read_text(encoding="utf-8"), Path(path).name
     try:
         rows = tomllib.loads(text).get(key, [])
-        return [model.model_validate(r, strict=False) for r in rows]
     except tomllib.TOMLDecodeError as exc:
         raise QuestionError(f"{name}: not valid TOML: {exc}") from None
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"])
-        got = e.get("input")
-        raise QuestionError(f"{name}: {key}.{where} {e['msg'].lower()}, got {got!r}") from None
+    out = []
+    for j, row in enumerate(rows):
+        try:
+            out.append(model.model_validate(row, strict=False))
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            where = ".".join(str(p) for p in e["loc"])
+            got = e.get("input")
+            raise QuestionError(
+                f"{name}: {key}[{j}].{where} {e['msg'].lower()}, got {got!r}"
+            ) from None
+    return out
 
 
 def load_questions(path: Path | None = None) -> list[Question]:
@@ -136,9 +142,9 @@ def log_questions(
         {
             "probability": ("question", [r[1] for r in rows], {"units": "1"}),
             "probability_se": ("question", [r[2] for r in rows], {"units": "1"}),
-            "closes": ("question", [str(r[0].closes) for r in rows]),
+            "closes": ("question", np.array([str(r[0].closes) for r in rows], dtype=object)),
         },
-        coords={"question": [r[0].id for r in rows]},
+        coords={"question": np.array([r[0].id for r in rows], dtype=object)},  # vlen-utf8
         attrs={
             "run_id": run_id,
             "scenario": attrs["scenario_name"],

@@ -55,6 +55,28 @@ def test_forecast_flow_publishes_runs_and_artifacts(tmp_path, scheduler):
     assert dataset_digest(fs.open_run(out[1]["run_id"])) == dataset_digest(direct.dataset)
 
 
+def test_every_forecast_records_its_history_and_logs_the_open_questions(tmp_path, scheduler):
+    """A scenario's first run says so; the second run's history artifact has both runs with
+    their bands and a what-changed table that finds neither a scenario nor a model change,
+    so any difference is Monte Carlo noise. Each run logs every open question of nato-2025."""
+    store = str(tmp_path / "f.zarr")
+    kw = dict(scenarios=["nato-2025"], sims=10_000, seed_policy="date", store=store,
+              scheduler=scheduler)  # fmt: skip
+    (first,) = forecast(on=date(2026, 1, 5), **kw)
+    assert "no history yet" in Artifact.get("history-nato-2025").data
+    (second,) = forecast(on=date(2026, 1, 12), **kw)
+    text = Artifact.get("history-nato-2025").data
+    assert first["run_id"] in text and second["run_id"] in text
+    assert "- scenario: unchanged" in text and "- model: unchanged" in text
+    assert "| p_conflict |" in text and "Monte Carlo noise" in text
+    fs = open_store(store, create=False)
+    logged = {e["id"] for e in fs.products("questions")}
+    assert logged == {first["run_id"], second["run_id"]}
+    assert set(second["questions"]) >= {"any-article13-notice-2027", "attack-on-ally-2030"}
+    conflict = float(fs.open_run(second["run_id"])["p_conflict"].sel(time="2031-01-01"))
+    assert second["questions"]["attack-on-ally-2030"] == conflict
+
+
 def test_forecast_flow_extends_the_latest_run_when_asked(tmp_path, scheduler):
     store = str(tmp_path / "f.zarr")
     kw = dict(scenarios=["detente"], seed=2, store=store, scheduler=scheduler)
