@@ -80,9 +80,11 @@ def timeline(scenario: Scenario) -> Timeline:
             actions[k].append(Action("hostility", j, -1, float(e.size or 0.0)))
         else:  # notice, return
             actions[k].append(Action(e.type, j, i, 0.0))
-    turnover = []
+    turnover: list[float] = []
     for i, m in enumerate(scenario.members):
-        for q in m.elections.quarters if m.elections else ():
+        if m.elections is None:
+            continue
+        for q in m.elections.quarters:
             actions[scenario.step_of(q)].append(Action("election", -1 - len(turnover), i, 0.0))
             turnover.append(m.elections.turnover)
     return Timeline(dict(actions), len(scenario.events), np.array(turnover, dtype=np.float64))

@@ -343,7 +343,8 @@ def simulate(
     S, N, T = setup.n_sims, setup.n_members, setup.steps
     tl = events.timeline(scenario)
     # the events' own stream: a jump-ahead copy, so rng's own sequence is untouched
-    ev_draws = events.draw(tl, scenario, np.random.Generator(rng.bit_generator.jumped()), S)
+    ev_rng = np.random.Generator(rng.bit_generator.jumped())  # type: ignore[attr-defined]
+    ev_draws = events.draw(tl, scenario, ev_rng, S)
     init = draw_initial(rng, S, N, dtype)
     if noise_hook is not None:
         init = noise_hook(init)

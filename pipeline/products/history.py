@@ -70,8 +70,8 @@ def history(fs: ForecastStore, scenario: str, years: tuple[float, ...] = (10.0,)
         {k: (("run", "horizon"), np.array(v, dtype=np.float64)) for k, v in data.items()},
         coords=coords,
     )
-    for k, v in prov.items():
-        out[k] = ("run", v)
+    for k, column in prov.items():
+        out[k] = ("run", column)
     out.attrs["scenario"] = scenario
     return out
 

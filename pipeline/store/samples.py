@@ -29,6 +29,11 @@ def _final(name: str, params: np.ndarray, res: KernelResult) -> np.ndarray:
     return res.series[name][-1].astype(np.float32)
 
 
+def _occurred(res: KernelResult) -> np.ndarray:
+    assert res.occurred is not None  # simulate always records it (S, 0) without events
+    return res.occurred
+
+
 class SampleArray(NamedTuple):
     dims: tuple[str, ...]
     dtype: str
@@ -54,7 +59,7 @@ ARRAYS: dict[str, SampleArray] = {
     "event_occurred": SampleArray(
         ("sim", "event"), "bool",
         "whether each of the scenario's events happened in the simulation (absent without events)",
-        lambda p, r: r.occurred,
+        lambda p, r: _occurred(r),
     ),
     "dissolution_step": SampleArray(
         ("sim",), "int16", "likewise for dissolution", lambda p, r: r.events["dissolution_step"]
