@@ -22,7 +22,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 PIPELINE_COMMANDS = {"scenarios", "validate", "run", "runs", "show", "verify", "migrate",
                      "discard", "analyse", "report", "dashboard", "backtest", "hindcast",
-                     "calibrate", "validation"}  # fmt: skip
+                     "calibrate", "validation", "condition", "history", "changes", "rerun",
+                     "questions", "score"}  # fmt: skip
 FLOW_COMMANDS = {"forecast", "cluster-run", "compare", "serve"}  # via the entry point
 
 
