@@ -20,13 +20,7 @@ from alliance_risk.models.scenario import Scenario, load_scenario
 from alliance_risk.pipeline.api import DEFAULT_STORE, RunResult, extend_run, run_forecast
 from alliance_risk.pipeline.engine.progress import BlockError
 from alliance_risk.pipeline.products.headlines import headline_table
-from alliance_risk.pipeline.products.history import (
-    changes,
-    history,
-    markdown_changes,
-    markdown_history,
-    scenario_runs,
-)
+from alliance_risk.pipeline.products.history import HistoryError, history_report
 from alliance_risk.pipeline.products.questions import log_questions
 from alliance_risk.pipeline.store import TransientStoreError, open_store
 
@@ -164,12 +158,11 @@ def history_markdown(store: str, scenario: str) -> str:
     """The history artifact: the scenario's headlines across its runs (95% bands) and what
     changed since the previous run (scenario, model or Monte Carlo noise)."""
     fs = open_store(store, create=False)
-    runs = scenario_runs(fs, scenario)
-    if len(runs) < 2:
-        return f"### {scenario}: history\n\nFirst run of {scenario} in this store: no history yet."
-    h = history(fs, scenario)
-    rep = changes(fs, runs[-2]["run_id"], runs[-1]["run_id"])
-    return f"### {scenario}: history\n\n{markdown_history(h)}\n{markdown_changes(rep)}"
+    try:
+        report = history_report(fs, scenario)
+    except HistoryError:  # fewer than two runs
+        report = f"First run of {scenario} in this store: no history yet."
+    return f"### {scenario}: history\n\n{report}"
 
 
 @task(name="log-questions", retries=0, cache_policy=NO_CACHE)

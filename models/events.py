@@ -60,8 +60,8 @@ def timeline(scenario: Scenario) -> Timeline:
     actions: dict[int, list[Action]] = defaultdict(list)
     codes, T = scenario.codes, scenario.time.steps
     for j, e in enumerate(scenario.events):
-        certain_jump = e.type == "hostility_jump" and e.probability == 1.0
-        if e.type not in STATE_EVENTS and not (e.type == "hostility_jump" and not certain_jump):
+        uncertain_jump = e.type == "hostility_jump" and e.probability < 1.0  # else in hshock
+        if e.type not in STATE_EVENTS and not uncertain_jump:
             continue
         k = scenario.step_of(e.quarter)
         i = codes.index(e.member) if e.member else scenario.hegemon_index
@@ -122,9 +122,10 @@ def apply(k: int, tl: Timeline, draws: Draws, setup, state, em: np.ndarray) -> N
             state.ss[L.SS_H] = np.where(occ, state.ss[L.SS_H] + a.value, state.ss[L.SS_H])
 
 
-def _set_government(state, occ: np.ndarray, i: int, value: float) -> None:
-    """Orientation ``value`` (1 pro-alliance, 0 sceptical) where ``occ``; a pro-alliance
-    government facing its own pending notice may rescind it (E13)."""
+def _set_government(state, occ: np.ndarray, i: int, value) -> None:
+    """Orientation ``value`` (1 pro-alliance, 0 sceptical; a scalar or one per simulation)
+    where ``occ``; a pro-alliance government facing its own pending notice may rescind it
+    (E13)."""
     ms = state.ms
     ms[L.MS_G, :, i] = np.where(occ, value, ms[L.MS_G, :, i])
     turned = occ & (value > 0.5) & (ms[L.MS_NOTICE, :, i] > 0)
@@ -177,6 +178,4 @@ def _election(a: Action, tl: Timeline, draws: Draws, setup, state) -> None:
         setup.pg[L.P["government_support_effect"]].astype(np.float64),
         ms[L.MS_P, :, i].astype(np.float64),
     )
-    change = u_change < tl.turnover[e]
-    _set_government(state, change, i, 0.0)
-    _set_government(state, change & pro, i, 1.0)
+    _set_government(state, u_change < tl.turnover[e], i, pro.astype(np.float64))

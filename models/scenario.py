@@ -374,9 +374,17 @@ class Scenario(_Frozen):
         """Each event's name, in file order (the ``event`` dimension of kept samples)."""
         return tuple(e.label for e in self.events)
 
-    def _event_steps(self, kind: str, certain: bool = True):
+    @property
+    def last_quarter(self) -> str:
+        """The horizon's last quarter ('2034Q4' for 40 quarterly steps from 2025Q1)."""
+        end = quarter_index(self.time.start) + self.time.steps * self.time.step_months // 3
+        return _quarter_name(end - 1)
+
+    def _event_steps(self, kind: str):
+        """(update, end update, event) of the events of ``kind`` that happen in every
+        simulation (those with a probability < 1 are ``models.events``')."""
         for e in self.events:
-            if e.type == kind and (e.probability == 1.0 or not certain):
+            if e.type == kind and e.probability == 1.0:
                 k = self.step_of(e.quarter)
                 end = self.time.steps if e.duration is None else k + self.steps_for(e.duration)
                 yield k, min(end, self.time.steps), e
@@ -494,9 +502,8 @@ def _check_distribution(source: str, where: str, name: str, dist) -> list[str]:
 
 def _event_checks(sc: Scenario, source: str) -> list[str]:
     problems = []
-    start = quarter_index(sc.time.start)
-    end = start + sc.time.steps * sc.time.step_months // 3
-    horizon = f"[{sc.time.start}, {_quarter_name(end - 1)}]"
+    start, end = quarter_index(sc.time.start), quarter_index(sc.last_quarter) + 1
+    horizon = f"[{sc.time.start}, {sc.last_quarter}]"
     seen: dict[str, int] = {}
     for j, e in enumerate(sc.events):
         where = f"{source}: events[{j}]"

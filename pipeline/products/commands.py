@@ -23,19 +23,9 @@ def _cmd_condition(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    from alliance_risk.pipeline.products.history import (
-        changes,
-        history,
-        markdown_changes,
-        markdown_history,
-    )
+    from alliance_risk.pipeline.products.history import history_report
 
-    fs = _store(args.store)
-    h = history(fs, args.scenario, tuple(args.years))
-    print(markdown_history(h), end="")
-    runs = list(h["run"].values)
-    print()
-    print(markdown_changes(changes(fs, runs[-2], runs[-1], args.years[-1])), end="")
+    print(history_report(_store(args.store), args.scenario, tuple(args.years)), end="")
     return 0
 
 

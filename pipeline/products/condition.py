@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alliance_risk.models.errors import InputError
-from alliance_risk.models.layout import NEVER
 from alliance_risk.models.scenario import quarter_index
 from alliance_risk.pipeline.api import run_scenario
 from alliance_risk.pipeline.products.compare import SURVIVAL, _event_times
@@ -176,15 +175,12 @@ def _by_step(sc, quarter: str, text: str) -> int:
         raise ConditionError(
             f"condition {text!r}: {quarter!r} is not a quarter (2029Q4) or a year"
         ) from None
-    start = quarter_index(sc.time.start)
-    per = sc.time.step_months // 3
-    end = start + sc.time.steps * per - 1
-    if not start <= qi <= end:
+    if not quarter_index(sc.time.start) <= qi <= quarter_index(sc.last_quarter):
         raise ConditionError(
             f"condition {text!r}: {quarter} is outside the run's horizon "
-            f"[{sc.time.start}, {end // 4}Q{end % 4 + 1}]"
+            f"[{sc.time.start}, {sc.last_quarter}]"
         )
-    return (qi - start) // per + 1
+    return sc.step_of(q) + 1
 
 
 class _Samples:
@@ -192,8 +188,9 @@ class _Samples:
 
     def __init__(self, fs: ForecastStore, run_id: str):
         self.group = open_samples(fs, run_id)
-        self.sc = run_scenario(fs.run_attrs(run_id))
-        self.n = int(fs.run_attrs(run_id)["sims"])
+        attrs = fs.run_attrs(run_id)
+        self.sc = run_scenario(attrs)
+        self.n = int(attrs["sims"])
         self._cache: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -295,9 +292,8 @@ def condition(
                 _quantile_ci(x[mask]),
             )
         )
-    end = quarter_index(s.sc.time.start) + T * (s.sc.time.step_months // 3) - 1
-    horizon = f"{end // 4}Q{end % 4 + 1}"
+    horizon = s.sc.last_quarter
     return Conditional(rid, given, s.n, n_given, horizon, rows, quantiles)
 
 
-__all__ = ["MIN_SIMS", "NEVER", "ConditionError", "Conditional", "condition"]
+__all__ = ["MIN_SIMS", "ConditionError", "Conditional", "condition"]

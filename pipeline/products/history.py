@@ -236,4 +236,19 @@ def markdown_changes(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["HistoryError", "changes", "history", "markdown_changes", "markdown_history"]
+def history_report(fs: ForecastStore, scenario: str, years: tuple[float, ...] = (10.0,)) -> str:
+    """The history table, then what changed between the last two runs (``HistoryError`` with
+    fewer than two): what ``alliance-risk history`` prints and the flow's artifact shows."""
+    h = history(fs, scenario, years)
+    *_, old, new = (str(r) for r in h["run"].values)
+    return f"{markdown_history(h)}\n{markdown_changes(changes(fs, old, new, years[-1]))}"
+
+
+__all__ = [
+    "HistoryError",
+    "changes",
+    "history",
+    "history_report",
+    "markdown_changes",
+    "markdown_history",
+]

@@ -20,7 +20,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alliance_risk.models.errors import InputError
-from alliance_risk.pipeline.store import ForecastStore, StoreError
+from alliance_risk.pipeline.store import ForecastStore
 from alliance_risk.pipeline.validation import scores
 
 REGISTRY = "questions.toml"
@@ -127,6 +127,8 @@ def log_questions(
 ) -> tuple[str, xr.Dataset] | None:
     """Store the run's probability for every question of its scenario open on its date, as
     ``questions/<run_id>``; None when no question applies."""
+    if run_id in {e["id"] for e in fs.products("questions")}:  # logged already: as it was
+        return run_id, fs.open_product("questions", run_id)
     attrs = fs.run_attrs(run_id)
     issued = _issued(attrs)
     ds = fs.open_run(run_id)
@@ -152,8 +154,6 @@ def log_questions(
             "texts": {r[0].id: r[0].text for r in rows},
         },
     )
-    if run_id in {e["id"] for e in fs.products("questions")}:
-        return run_id, fs.open_product("questions", run_id)
     entry = {"id": run_id, "run_id": run_id, "issued": str(issued), "questions": len(rows)}
     fs.publish_product("questions", run_id, out, entry)
     return run_id, fs.open_product("questions", run_id)
@@ -233,7 +233,6 @@ def markdown_score(record: dict) -> str:
 __all__ = [
     "Question",
     "QuestionError",
-    "StoreError",
     "forecasts",
     "load_questions",
     "load_resolutions",
