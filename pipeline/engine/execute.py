@@ -125,14 +125,14 @@ def run_blocks(
     threads = max(sum(client.nthreads().values()), 1)
     window = 2 * threads
     bar = BlockProgress(scenario, spec, on_block, progress, done, timings)
-    scen = client.scatter(scenario, broadcast=True) if todo else None
+    shared = {"scenario": client.scatter(scenario, broadcast=True) if todo else None, "lost": 0}
     pending = iter(todo)
     errors: dict[int, list[str]] = {}  # block -> the errors of its failed runs
     call = uuid.uuid4().hex[:8]  # keys unique per call: a resume never gets an old failure
 
     def submit(b):
-        key = f"{run_key}-{call}-b{b}-t{len(errors.get(b, ()))}"
-        return client.submit(_block_task, scen, spec, b, sink, key=key, pure=False)
+        key = f"{run_key}-{call}-b{b}-t{len(errors.get(b, ()))}-l{shared['lost']}"
+        return client.submit(_block_task, shared["scenario"], spec, b, sink, key=key, pure=False)
 
     futures = as_completed([submit(b) for _, b in zip(range(window), pending, strict=False)])
     with bar:
@@ -141,7 +141,8 @@ def run_blocks(
             try:
                 stats, timing = fut.result()
             except Exception as exc:
-                _give_up_or_retry(errors.setdefault(block, []), block, exc, run_key)
+                if not _rescatter_if_lost(client, shared, scenario):  # else: not the block's fault
+                    _give_up_or_retry(errors.setdefault(block, []), block, exc, run_key)
                 futures.add(submit(block))
                 continue
             fut.release()
@@ -149,6 +150,17 @@ def run_blocks(
             nxt = next(pending, None)
             if nxt is not None:
                 futures.add(submit(nxt))
+
+
+def _rescatter_if_lost(client: Client, shared: dict, scenario: Scenario) -> bool:
+    """Scatter the scenario again if every worker holding it died (its future is then
+    cancelled as "lost dependencies" and every task using it fails). At most ``MAX_TRIES``
+    times per call: a cluster that keeps losing workers is reported as a block failure."""
+    if shared["scenario"].status == "finished" or shared["lost"] >= MAX_TRIES:
+        return False
+    shared["lost"] += 1
+    shared["scenario"] = client.scatter(scenario, broadcast=True)
+    return True
 
 
 def _give_up_or_retry(seen: list[str], block: int, exc: BaseException, run_key: str) -> None:

@@ -1,5 +1,6 @@
-"""A real `dask scheduler` and two `dask worker` processes on 127.0.0.1; one worker is killed
-part-way through a run, which still completes with results identical to a local run."""
+"""A real `dask scheduler` and two `dask worker` processes on 127.0.0.1; the workers holding
+the scattered scenario are killed part-way through a run, which still completes (scattering it
+again) with results identical to a local run."""
 
 from __future__ import annotations
 
@@ -104,18 +105,25 @@ def test_run_survives_a_killed_worker(cluster, tmp_path, client):
         )
 
     worker = threading.Thread(target=target)
-    with Client(cluster) as probe:
-        pids = list(probe.run(os.getpid).values())
+    probe = Client(cluster)
+    pids = probe.run(os.getpid)
     worker.start()
     deadline = time.time() + 180
     killed = False
     while time.time() < deadline and worker.is_alive():
         staged = ForecastStore(store).staged_runs() if (store / "zarr.json").exists() else []
         if staged and len(ForecastStore(store, create=False).done_blocks(staged[0])) >= 3:
-            os.kill(pids[0], signal.SIGKILL)  # the worker process (its nanny restarts it)
+            # Kill every worker holding the scattered scenario (Dask's memory manager may have
+            # left one replica): the run must scatter it again, not just rerun the blocks.
+            holders = {
+                w for k, ws in probe.who_has().items() if k.startswith("Scenario-") for w in ws
+            }
+            for w in holders or list(pids)[:1]:
+                os.kill(pids[w], signal.SIGKILL)  # the worker process (its nanny restarts it)
             killed = True
             break
         time.sleep(0.02)
+    probe.close()
     worker.join(240)
     assert killed, "the run finished before a worker could be killed"
     assert "result" in box, "the run did not complete after a worker was killed"
