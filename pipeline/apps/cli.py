@@ -208,7 +208,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     from alliance_risk.pipeline.store import open_store
 
     open_store(args.store, create=False)  # a bad store is a one-line error, before serving
-    serve(args.store, args.port, args.address, args.show)
+    serve(args.store, args.port, args.address, args.show, args.allow_origin, args.prefix)
     return 0
 
 
@@ -322,7 +322,24 @@ def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.Argume
     p = sub.add_parser("dashboard", help="serve the interactive dashboard of a store (Bokeh)")
     p.add_argument("store")
     p.add_argument("--port", type=int, default=5006)
-    p.add_argument("--address", default="127.0.0.1", help="interface to listen on")
+    p.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="interface to listen on (default 127.0.0.1: this machine only; 0.0.0.0: all)",
+    )
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a host the browser may load the page from, e.g. a reverse proxy's public name "
+        "(repeatable; the listening address is always allowed)",
+    )
+    p.add_argument(
+        "--prefix",
+        default="",
+        help="URL path the dashboard is served under, e.g. /alliance behind a reverse proxy",
+    )
     p.add_argument("--show", action="store_true", help="open it in a browser")
     p.set_defaults(func=_cmd_dashboard)
     from alliance_risk.pipeline.validation.commands import add_validation_commands

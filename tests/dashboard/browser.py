@@ -88,6 +88,46 @@ class Browser:
                 raise TimeoutError(f"page never satisfied: {condition}")
             time.sleep(0.25)
 
+    def until(self, condition: str, timeout: float = 60) -> float:
+        """Wait, in the page, until ``condition`` holds (checked every animation frame);
+        returns the page's clock then (seconds since its navigation started)."""
+        ms = self._await(f"const t0 = performance.now(); await until(t0, {timeout * 1000}); "
+                         f"return performance.now();", condition)  # fmt: skip
+        return ms / 1000
+
+    def timed(self, action: str, condition: str, timeout: float = 60) -> float:
+        """Seconds from running ``action`` in the page until ``condition`` holds and the
+        next frame is painted (timed by the page's clock, to the animation frame)."""
+        body = (
+            f"const t0 = performance.now(); {action}; await until(t0, {timeout * 1000}); "
+            "await new Promise(r => requestAnimationFrame(() => r())); "
+            "return performance.now() - t0;"
+        )
+        return self._await(body, condition) / 1000
+
+    def _await(self, body: str, condition: str) -> float:
+        until = (
+            "const until = (t0, limit) => new Promise((resolve, reject) => { const check = () => {"
+            f" let ok = false; try {{ ok = !!({condition}); }} catch (e) {{}}"
+            " if (ok) resolve(); else if (performance.now() - t0 > limit) reject('timeout');"
+            " else requestAnimationFrame(check); }; check(); });"
+        )
+        res = self.call(
+            "Runtime.evaluate",
+            expression=f"(async () => {{ {until} {body} }})()",
+            awaitPromise=True,
+            returnByValue=True,
+        )
+        if "exceptionDetails" in res:
+            raise TimeoutError(f"page never satisfied: {condition}")
+        return float(res["result"]["value"])
+
+    def navigate_timed(self, url: str, ready: str, timeout: float = 60) -> float:
+        """Navigate and return the seconds from navigation start until ``ready`` holds."""
+        self.call("Page.navigate", url=url)
+        self.wait("document.readyState != 'loading'", timeout)
+        return self.until(ready, timeout)
+
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
 
