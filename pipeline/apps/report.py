@@ -7,20 +7,32 @@ scenario, the run's latest analysis if any) and writes ``out/index.html`` and th
 from __future__ import annotations
 
 import html
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-from alliance_risk.pipeline.outputs import horizon_index, years_ahead
+from alliance_risk.pipeline.apps import views
+from alliance_risk.pipeline.apps.geo import countries, view_box
+from alliance_risk.pipeline.outputs import horizon_index
 from alliance_risk.pipeline.products.headlines import HORIZONS, headline_table, interval95
 from alliance_risk.pipeline.store import ForecastStore, StoreError, open_store
 
+PERCENT = FuncFormatter(lambda v, _: f"{100 * v:.1f}".rstrip("0").rstrip(".") + "%")
 
-def _years(ds: xr.Dataset) -> np.ndarray:
-    """Years since the start, from the time coordinate (any step length)."""
-    return years_ahead(ds["time"].values)
+
+def _dates(ds: xr.Dataset) -> np.ndarray:
+    """The time coordinate as dates (the start of each quarter)."""
+    return np.asarray(ds["time"].values, dtype="datetime64[D]")
+
+
+def _percent(ax, axis: str = "y") -> None:
+    """Probabilities as percentages on ``axis``."""
+    getattr(ax, f"{axis}axis").set_major_formatter(PERCENT)
 
 
 def _subplots(*args, figsize, **kwargs):
@@ -39,39 +51,41 @@ def _save(fig: Figure, out: Path, name: str) -> str:
 
 def fan_chart(ds: xr.Dataset, out: Path) -> str:
     fig, axes = _subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    t = _years(ds)
+    t = _dates(ds)
     for ax, name in zip(axes, ("cohesion", "credibility"), strict=True):
         q = ds[f"{name}_quantile"].values  # (time, quantile) 5, 25, 50, 75, 95 %
         ax.fill_between(t, q[:, 0], q[:, 4], alpha=0.2, color="C0", label="5–95%")
         ax.fill_between(t, q[:, 1], q[:, 3], alpha=0.4, color="C0", label="25–75%")
         ax.plot(t, q[:, 2], color="C0", label="median")
         ax.plot(t, ds[f"{name}_mean"].values, "k--", lw=1, label="mean")
-        ax.set(title=name.capitalize(), xlabel="years ahead", ylim=(0, 1))
+        ax.set(title=f"{name.capitalize()} (index 0-1)", xlabel="date", ylim=(0, 1))
     axes[0].legend(loc="lower left", fontsize=8)
     return _save(fig, out, "fan_cohesion_credibility")
 
 
 def survival(ds: xr.Dataset, out: Path, top: int = 6) -> str:
     fig, axes = _subplots(1, 2, figsize=(10, 3.8))
-    t = _years(ds)
+    t = _dates(ds)
     for name, style in (("p_intact", "-"), ("p_intact_with_hegemon", "--")):
         p = ds[name].values
         axes[0].plot(t, p, style, label=name.removeprefix("p_").replace("_", " "))
         axes[0].fill_between(t, *interval95(ds, name), alpha=0.2)
-    axes[0].set(title="Alliance intact", xlabel="years ahead", ylabel="probability")
+    axes[0].set(title="Alliance intact (95% band)", xlabel="date", ylabel="probability")
     axes[0].legend(fontsize=8)
+    _percent(axes[0])
+    _percent(axes[1])
     wd = ds["p_withdrawn"].values  # (time, member)
     axes[1].plot(t, 1 - wd, color="0.75", lw=0.7)  # every member
     for j in np.argsort(-wd[-1])[:top]:  # the most at risk, named
         axes[1].plot(t, 1 - wd[:, j], lw=1.6, label=str(ds["member"].values[j]))
-    axes[1].set(title=f"Each member still in ({top} most at risk named)", xlabel="years ahead")
+    axes[1].set(title=f"Each member still in ({top} most at risk named)", xlabel="date")
     axes[1].legend(fontsize=7, ncol=2)
     return _save(fig, out, "survival")
 
 
 def conflict(ds: xr.Dataset, out: Path) -> str:
     fig, ax = _subplots(figsize=(6, 3.8))
-    t, p = _years(ds), ds["p_conflict"].values
+    t, p = _dates(ds), ds["p_conflict"].values
     ax.plot(t, p, color="C3", label="P(conflict onset by t)")
     ax.fill_between(t, *interval95(ds, "p_conflict"), color="C3", alpha=0.25, label="95% MC")
     if "p_conflict_given_intact" in ds:
@@ -83,8 +97,9 @@ def conflict(ds: xr.Dataset, out: Path) -> str:
             lw=1,
             label="given the alliance intact",
         )
-    ax.set(title="Cumulative conflict-onset probability", xlabel="years ahead")
+    ax.set(title="Cumulative conflict-onset probability", xlabel="date")
     ax.legend(fontsize=8)
+    _percent(ax)
     return _save(fig, out, "conflict")
 
 
@@ -103,6 +118,7 @@ def members_remaining(ds: xr.Dataset, out: Path, horizons=HORIZONS) -> str:
         ylabel="probability",
         xlim=(max(hi - 8, 0) - 0.5, hi + 0.5),
     )
+    _percent(ax)
     ax.legend(fontsize=8)
     return _save(fig, out, "members_remaining")
 
@@ -110,16 +126,17 @@ def members_remaining(ds: xr.Dataset, out: Path, horizons=HORIZONS) -> str:
 def burden(ds: xr.Dataset, out: Path, members=("USA", "DEU", "FRA", "GBR", "POL", "ITA")) -> str:
     codes = [m for m in members if m in set(map(str, ds["member"].values))]
     fig, axes = _subplots(2, 3, figsize=(10, 5.5), sharex=True)
-    t = _years(ds)
+    t = _dates(ds)
     for ax, code in zip(axes.ravel(), codes, strict=False):
         q = ds["burden_quantile"].sel(member=code).values
         ax.fill_between(t, q[:, 1], q[:, 3], alpha=0.35, label="25–75%")
         ax.plot(t, q[:, 2], label="median")
         ax.plot(t, ds["target"].sel(member=code).values, "k--", lw=1, label="target")
-        ax.set(title=code, ylabel="% of GDP")
+        ax.set(title=f"{code} defence burden", ylabel="% of GDP")
     axes[0, 0].legend(fontsize=7)
     for ax in axes[1]:
-        ax.set_xlabel("years ahead")
+        ax.set_xlabel("date")
+    fig.autofmt_xdate()
     return _save(fig, out, "burden")
 
 
@@ -163,26 +180,76 @@ def sobol(an: xr.Dataset, out: Path, top: int = 12) -> str:
     return _save(fig, out, "sobol")
 
 
-def comparison(fs: ForecastStore, out: Path) -> str | None:
+def differences(fs: ForecastStore, ds: xr.Dataset, out: Path) -> str | None:
+    """The latest run of every other scenario minus this run at the horizon, with 95%
+    intervals: paired (common random numbers) where a stored comparison has them, else
+    independent (labelled); sorted; grey where within noise."""
     latest = fs.latest_runs()
-    if len(latest) < 2:
+    rid = ds.attrs["run_id"]
+    others = {s: r for s, r in latest.items() if s != ds.attrs["scenario_name"]}
+    when = views.dates(ds)[-1]
+
+    def arrays(run: str) -> dict:
+        return views.arrays_of(ds if run == rid else fs.open_run(run))
+
+    d = views.differences(rid, others, when, arrays, partial(views.stored_comparison, fs))
+    if not d["d"]:
         return None
-    names = sorted(latest)
-    heads = ("p_intact", "p_any_withdrawal", "p_conflict")
-    fig, ax = _subplots(figsize=(8, 3.8))
-    width = 0.8 / len(names)
-    for k, name in enumerate(names):
-        ds = fs.open_run(latest[name])
-        p = np.array([float(ds[h][-1]) for h in heads])
-        lo, hi = (np.array(x) for x in zip(*(interval95(ds, h) for h in heads), strict=True))
-        err = np.stack([p - lo[:, -1], hi[:, -1] - p])
-        ax.bar(np.arange(3) + k * width, p, width, yerr=err, label=name)
-    ax.set_xticks(
-        np.arange(3) + width * (len(names) - 1) / 2, ["intact", "any withdrawal", "conflict onset"]
+    fig, ax = _subplots(figsize=(9, max(3.2, 0.9 + 0.32 * len(d["d"]))))
+    y = np.arange(len(d["d"]))
+    x, se = np.array(d["d"]), np.array(d["se"])
+    colors = [
+        "0.6" if w else ("C3" if v > 0 else "C0") for w, v in zip(d["within_noise"], x, strict=True)
+    ]
+    ax.errorbar(x, y, xerr=views.Z95 * se, fmt="none", ecolor="k", lw=0.8)
+    ax.scatter(x, y, c=colors, zorder=3)
+    labels = [
+        f"{lab}\n({'within noise, ' if w else ''}{e} s.e.)"
+        for lab, w, e in zip(d["label"], d["within_noise"], d["errors"], strict=True)
+    ]
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.axvline(0, color="k", lw=0.5)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:+.1f} pp"))
+    ax.set(title=f"Other scenarios minus {ds.attrs['scenario_name']}, {views.date_label(when)}")
+    return _save(fig, out, "differences")
+
+
+def member_map(ds: xr.Dataset, out: Path, var: str = "p_withdrawn") -> str:
+    """Members coloured by ``var`` at the horizon, other countries grey."""
+    geo = countries()
+    m = views.members_at(ds, -1, var)
+    fig, ax = _subplots(figsize=(10, 4.6))
+    grey = [np.column_stack(c) for g in geo.values() for c in _rings(g)]
+    ax.add_collection(PolyCollection(grey, facecolor="0.9", edgecolor="white", lw=0.4))
+    polys, values = [], []
+    for code, v in zip(m["code"], m["value"], strict=True):
+        for ring in _rings(geo.get(code, {"x": [], "y": []})):
+            polys.append(np.column_stack(ring))
+            values.append(v)
+    coll = PolyCollection(
+        polys, array=np.array(values), cmap="viridis_r", edgecolor="white", lw=0.4
     )
-    ax.set(title="Scenarios at the horizon (latest run of each)", ylabel="probability")
-    ax.legend(fontsize=7)
-    return _save(fig, out, "comparison")
+    coll.set_clim(0, max(float(np.max(m["value"])), 1e-9))
+    ax.add_collection(coll)
+    (x0, x1), (y0, y1) = view_box()
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), aspect="equal", xticks=[], yticks=[])
+    label, unit = views.MAP_VARIABLES[var]
+    bar = fig.colorbar(coll, ax=ax, shrink=0.8, label=label)
+    if unit == "probability":
+        bar.ax.yaxis.set_major_formatter(PERCENT)
+    ax.set_title(f"{label} by {views.date_label(views.dates(ds)[-1])}")
+    return _save(fig, out, "map")
+
+
+def _rings(g: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The NaN-separated rings of an outline as (x, y) arrays."""
+    x, y = np.asarray(g["x"], float), np.asarray(g["y"], float)
+    cuts = np.flatnonzero(np.isnan(x))
+    return [
+        (a[np.isfinite(a)], b[np.isfinite(b)])
+        for a, b in zip(np.split(x, cuts), np.split(y, cuts), strict=True)
+        if np.isfinite(a).sum() > 2
+    ]
 
 
 def write_report(
@@ -208,7 +275,8 @@ def write_report(
         figures.append(sensitivity(an, out))
         if "sobol_st" in an:
             figures.append(sobol(an, out))
-    comp = comparison(fs, out)
+    figures.insert(2, member_map(ds, out))
+    comp = differences(fs, ds, out)
     if comp:
         figures.append(comp)
     page = out / "index.html"

@@ -125,7 +125,8 @@ def test_report_writes_non_trivial_figures_and_a_page(coupled_runs, tmp_path):
         "members_remaining",
         "burden",
         "sensitivity",
-        "comparison",
+        "map",
+        "differences",
     ]
     for name in names:
         assert f'src="{name}.png"' in page
