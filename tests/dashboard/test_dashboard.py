@@ -312,6 +312,9 @@ def test_new_runs_appear_and_incomplete_ones_do_not(dashboard):
     again = _forecast(store, "nato-2025", seed=3)
     b.wait(f"{MODEL}('src_history').data['run_id'].includes('{again.run_id}')", timeout=30)
     b.wait(f"{MODEL}('summary').text.includes('{again.run_id}')", timeout=30)
+    # a second visit is a new session with its own document (no model shared with the first)
+    b.navigate_timed(url, READY)
+    assert again.run_id in b.evaluate(f"{MODEL}('summary').text")
 
 
 @pytest.mark.browser
