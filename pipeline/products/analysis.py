@@ -5,8 +5,8 @@ From a run stored with ``--keep-samples`` (any sampler):
   with a 95% interval (Fisher z), and the rank of its absolute value: a cheap global ranking
   that needs no special design;
 - ``sobol_indices`` (runs with ``--sampler saltelli``): first-order and total Sobol' indices
-  with bootstrap intervals (SALib's estimators on the pipeline's own Saltelli design, which
-  runs distributed like any other run);
+  with bootstrap intervals (SALib's estimators, vectorised and seeded, on the pipeline's own
+  Saltelli design, which runs distributed like any other run);
 - ``prim``: Friedman & Fisher's Patient Rule Induction Method. It peels a box of input ranges
   in which a bad outcome (e.g. conflict within 5 years) is concentrated, and reports the
   peeling trajectory (coverage, density, support) and the chosen box.
@@ -15,6 +15,8 @@ Results are stored as ``analyses/<id>`` (docs/store.md).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -118,95 +120,138 @@ def prim(
     measured on the holdout; the chosen box is the densest there with coverage >=
     ``min_coverage``, and restrictions that do not raise its holdout density are dropped.
     """
+    y = np.asarray(y)
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("PRIM needs a binary outcome (0 or 1 in every simulation)")
     if y.sum() <= 0:
         raise ValueError("the outcome never happens in this run: nothing to discover")
     X = np.asarray(X, dtype=np.float32)  # halves the memory traffic of each peeling step
     Xt, yt, Xh, yh = X[0::2], y[0::2], X[1::2], y[1::2]
     p = X.shape[1]
-    inside = np.ones(len(yt), bool)
     lo, hi = np.full(p, -np.inf), np.full(p, np.inf)
     boxes = [(lo.copy(), hi.copy())]
     varying = np.flatnonzero(X.std(axis=0) > 0)
-    while inside.mean() > min_support:
-        Xi, yi = Xt[inside][:, varying], yt[inside]
-        k_lo, k_hi = int(alpha * (len(yi) - 1)), int(np.ceil((1 - alpha) * (len(yi) - 1)))
-        part = np.partition(Xi, (k_lo, k_hi), axis=0)  # order statistics: O(n), not a sort
-        a, b = part[k_lo], part[k_hi]
-        keep_lo, keep_hi = Xi >= a, Xi <= b
+    # the training points still in the box, one row per varying input (contiguous for the
+    # order statistics), shrunk as the box is peeled
+    Xi, yi = np.ascontiguousarray(Xt[:, varying].T), np.asarray(yt, bool)
+    while Xi.shape[1] > min_support * len(yt):
+        n = Xi.shape[1]
+        k_lo, k_hi = int(alpha * (n - 1)), int(np.ceil((1 - alpha) * (n - 1)))
+        part = np.partition(Xi, (k_lo, k_hi), axis=1)  # order statistics: O(n), not a sort
+        a, b = part[:, k_lo], part[:, k_hi]
+        cut_lo, cut_hi = Xi < a[:, None], Xi > b[:, None]  # what each peel would remove
+        n_lo = n - np.count_nonzero(cut_lo, axis=1)
+        n_hi = n - np.count_nonzero(cut_hi, axis=1)
+        y_all = np.count_nonzero(yi)
+        y_lo = y_all - np.count_nonzero(cut_lo[:, yi], axis=1)
+        y_hi = y_all - np.count_nonzero(cut_hi[:, yi], axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            m = np.concatenate(
-                [(yi @ keep_lo) / keep_lo.sum(axis=0), (yi @ keep_hi) / keep_hi.sum(axis=0)]
-            )
-        m[np.concatenate([keep_lo.all(axis=0), keep_hi.all(axis=0)])] = -np.inf
+            m = np.concatenate([y_lo / n_lo, y_hi / n_hi])
+        m[np.concatenate([n_lo == n, n_hi == n])] = -np.inf  # a peel that removes nothing
         k = int(np.nanargmax(m))
         if not np.isfinite(m[k]):
             break
-        j = varying[k % len(varying)]
+        row = k % len(varying)
+        j = varying[row]
         if k < len(varying):
-            lo[j] = a[k]
+            lo[j], keep = a[row], ~cut_lo[row]
         else:
-            hi[j] = b[k - len(varying)]
-        inside &= (Xt[:, j] >= lo[j]) & (Xt[:, j] <= hi[j])
+            hi[j], keep = b[row], ~cut_hi[row]
+        Xi, yi = Xi[:, keep], yi[keep]
         boxes.append((lo.copy(), hi.copy()))
-    stats_h = np.array([_box_stats(Xh, yh, *box) for box in boxes])
-    cov, dens, supp = stats_h.T
+    cov, dens, supp = _trajectory(Xh, yh, boxes)
     ok = np.flatnonzero(cov >= min_coverage)
     chosen = int(ok[np.nanargmax(dens[ok])]) if len(ok) else 0
     lo, hi = _prune(Xh, yh, *boxes[chosen])
     return PrimResult(lo, hi, cov, dens, supp, chosen)
 
 
-def _in_box(X: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    cols = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi))
-    sub = X[:, cols]
-    return np.asarray(((sub >= lo[cols]) & (sub <= hi[cols])).all(axis=1))
-
-
-def _box_stats(X, y, lo, hi) -> tuple[float, float, float]:
-    inside = _in_box(X, lo, hi)
-    n_in = max(int(inside.sum()), 1)
-    return y[inside].sum() / max(y.sum(), 1e-300), y[inside].sum() / n_in, inside.mean()
+def _trajectory(X, y, boxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(coverage, density, support) of each box of a peeling trajectory on (X, y). Each box
+    adds one restriction to the one before, so membership is updated column by column:
+    O(rows) a box, not O(rows x inputs)."""
+    inside = np.ones(len(y), bool)
+    total, out = max(float(y.sum()), 1e-300), []
+    prev_lo, prev_hi = boxes[0]
+    for lo, hi in boxes:
+        for j in np.flatnonzero((lo != prev_lo) | (hi != prev_hi)):
+            inside &= (X[:, j] >= lo[j]) & (X[:, j] <= hi[j])
+        prev_lo, prev_hi = lo, hi
+        hits = float(y[inside].sum())
+        out.append((hits / total, hits / max(int(inside.sum()), 1), inside.mean()))
+    return tuple(np.array(out).T)  # type: ignore[return-value]
 
 
 def _prune(X, y, lo, hi):
-    """Drop restrictions one at a time while the (holdout) density does not fall."""
+    """Drop restrictions one at a time while the (holdout) density does not fall: each
+    round drops the one whose removal gives the highest density (the first on ties)."""
     lo, hi = lo.copy(), hi.copy()
-    current = _box_stats(X, y, lo, hi)[1]
     while True:
-        best = None
-        for j in np.flatnonzero(np.isfinite(lo) | np.isfinite(hi)):
-            l2, h2 = lo.copy(), hi.copy()
-            l2[j], h2[j] = -np.inf, np.inf
-            d = _box_stats(X, y, l2, h2)[1]
-            if d >= current and (best is None or d > best[0]):
-                best = (d, j)
-        if best is None:
+        cols = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi))
+        if not len(cols):
             return lo, hi
-        current = best[0]
-        lo[best[1]], hi[best[1]] = -np.inf, np.inf
+        sub = X[:, cols]
+        outside = (sub < lo[cols]) | (sub > hi[cols])  # (rows, restrictions)
+        misses = outside.sum(axis=1)
+        inside, once = misses == 0, misses == 1
+        n_in, y_in = int(inside.sum()), float(y[inside].sum())
+        current = y_in / max(n_in, 1)
+        # without restriction j, a row is in when it misses nothing, or only j
+        n_j = n_in + outside[once].sum(axis=0)
+        y_j = y_in + y[once].astype(np.float64) @ outside[once]
+        dens = y_j / np.maximum(n_j, 1)
+        dens[dens < current] = -np.inf
+        k = int(np.argmax(dens))
+        if not np.isfinite(dens[k]):
+            return lo, hi
+        lo[cols[k]], hi[cols[k]] = -np.inf, np.inf
 
 
 def sobol_indices(
     Y: np.ndarray, d: int, num_resamples: int = 100, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """First-order (Saltelli 2010) and total (Jansen) Sobol' indices with bootstrap 95%
-    intervals, by SALib, from outputs in the order of ``models.sampling.saltelli_unit``
-    (per base point: A, AB_1..AB_d, B; a run's extra A' row removed). An output that never
-    varies gives NaN."""
-    from SALib.analyze import sobol
+    half-widths, from outputs in the order of ``models.sampling.saltelli_unit`` (per base
+    point: A, AB_1..AB_d, B; a run's extra A' row removed). An output that never varies
+    gives NaN.
 
+    The estimators and the bootstrap are SALib's (``SALib.analyze.sobol``, second order off:
+    the output standardised, base points resampled with replacement, half-width = z x the
+    standard deviation of the resampled estimates), vectorised over inputs and resamples,
+    and seeded (SALib draws from numpy's global generator when ``seed`` is 0)."""
     Y = np.asarray(Y, dtype=np.float64)
     if Y.size % (d + 2):
         raise ValueError(f"{Y.size} outputs are not whole base points of {d + 2} rows")
     if Y.var() == 0:
         nan = np.full(d, np.nan)
         return {"S1": nan, "S1_conf": nan, "ST": nan, "ST_conf": nan}
-    problem = {"num_vars": d, "names": [f"x{j}" for j in range(d)], "bounds": [[0, 1]] * d}
+    rows = ((Y - Y.mean()) / Y.std()).reshape(-1, d + 2)
+    A, AB, B = rows[:, 0], rows[:, 1 : d + 1], rows[:, d + 1]
+    est = _sobol(A[:, None], AB[:, None, :], B[:, None])  # one "resample": the sample
+    n = len(A)
+    r = np.random.default_rng(seed).integers(n, size=(n, num_resamples))
+    z = stats.norm.ppf(0.975)
+    conf: dict[str, list] = {"S1": [], "ST": []}
+    for lo in range(0, d, 16):  # inputs in slices: memory n x resamples x 16
+        boot = _sobol(A[r], AB[r, lo : lo + 16], B[r])
+        for k in conf:
+            conf[k].append(z * boot[k].std(axis=0, ddof=1))
+    flat = np.ptp(np.r_[A[r], B[r]]) == 0
+    return {
+        "S1": est["S1"][0],
+        "S1_conf": np.zeros(d) if flat else np.concatenate(conf["S1"]),
+        "ST": est["ST"][0],
+        "ST_conf": np.zeros(d) if flat else np.concatenate(conf["ST"]),
+    }
+
+
+def _sobol(A: np.ndarray, AB: np.ndarray, B: np.ndarray) -> dict[str, np.ndarray]:
+    """S1 and ST of every input for every resample: A, B (n, R); AB (n, R, inputs)."""
+    var = np.var(np.concatenate([A, B]), axis=0)[:, None]  # (R, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = sobol.analyze(
-            problem, Y, calc_second_order=False, num_resamples=num_resamples, seed=seed
-        )
-    return {k: np.asarray(out[k]) for k in ("S1", "S1_conf", "ST", "ST_conf")}
+        s1 = np.mean(B[..., None] * (AB - A[..., None]), axis=0) / var
+        st = 0.5 * np.mean((A[..., None] - AB) ** 2, axis=0) / var
+    return {"S1": np.where(var > 0, s1, 0.0), "ST": st}
 
 
 def explained_share(Y: np.ndarray, d: int, num_resamples: int = 200, seed: int = 0):
@@ -335,11 +380,12 @@ def _add_prim(ds: xr.Dataset, X: np.ndarray, outcomes: dict, which: tuple[str, .
     lower = np.full((len(which), p), np.nan)
     upper = np.full((len(which), p), np.nan)
     summary = np.full((len(which), 3), np.nan)
-    for k, name in enumerate(which):
-        y = outcomes[name]
-        if y.sum() == 0:
-            continue
-        r = prim(X, y)
+    X32 = np.asarray(X, dtype=np.float32)  # once for every outcome
+    found = [k for k, name in enumerate(which) if outcomes[name].sum() > 0]
+    # the outcomes peel in parallel threads: numpy's partitions and comparisons release the GIL
+    with ThreadPoolExecutor(max_workers=max(min(len(found), os.cpu_count() or 1), 1)) as pool:
+        results = pool.map(lambda k: prim(X32, outcomes[which[k]]), found)
+    for k, r in zip(found, results, strict=True):
         restricted_lo = np.isfinite(r.lower)
         restricted_hi = np.isfinite(r.upper)
         lower[k] = np.where(restricted_lo, r.lower, np.nan)

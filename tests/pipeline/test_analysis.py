@@ -156,6 +156,25 @@ def test_sobol_indices_of_the_ishigami_function():
     assert np.all(r["ST_conf"] < 0.05)
 
 
+def test_sobol_estimators_and_bootstrap_equal_salibs_given_its_seed():
+    """Our vectorised estimators are SALib's: the same indices, and with the same seed the
+    same bootstrap resamples, so the same intervals (SALib is the test oracle only)."""
+    from SALib.analyze import sobol
+
+    from alliance_risk.models.sampling import saltelli_unit
+    from alliance_risk.pipeline.products.analysis import sobol_indices
+
+    x = saltelli_unit(5, 9, 0, 600)
+    y = x[:, 0] + 2 * x[:, 1] * x[:, 2] + (x[:, 3] > 0.7) + 0.1 * x[:, 4] ** 2
+    problem = {"num_vars": 5, "names": list("abcde"), "bounds": [[0, 1]] * 5}
+    ref = sobol.analyze(problem, y, calc_second_order=False, num_resamples=50, seed=7)
+    mine = sobol_indices(y, 5, num_resamples=50, seed=7)
+    for key in ("S1", "ST", "S1_conf", "ST_conf"):
+        np.testing.assert_allclose(mine[key], ref[key], rtol=1e-12, atol=1e-15)
+    again = sobol_indices(y, 5, num_resamples=50, seed=0)
+    assert np.array_equal(again["S1_conf"], sobol_indices(y, 5, num_resamples=50)["S1_conf"])
+
+
 def test_saltelli_rows_do_not_depend_on_how_base_points_are_split():
     from alliance_risk.models.sampling import saltelli_block
 
