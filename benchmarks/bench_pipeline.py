@@ -5,7 +5,9 @@
 For each worker count: a LocalCluster (one thread per worker), a warm-up run, then a timed
 run of nato-2025 into a fresh store while a thread samples the resident memory of the client
 and of every worker. Kernel-only throughput (one core, the same block size, in process) is
-measured first for the ratio.
+measured first for the ratio. Each run prints its stage breakdown: the workers' sampling,
+kernel, reduction and sample writing (seconds of wall they fill), the client's staging of
+block statistics, fold and publication, and the rest (start-up, scheduling, idle workers).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,12 @@ def kernel_rate(block: int) -> float:
     simulate(sc, params[:64], np.random.default_rng(0))
     best = min(_timed(lambda: simulate(sc, params, np.random.default_rng(2))) for _ in range(3))
     return block / best
+
+
+def kernel_rate_together(block: int, n: int) -> list[float]:
+    """``kernel_rate`` in ``n`` processes at the same time (no Dask, no store)."""
+    with ProcessPoolExecutor(n) as pool:
+        return list(pool.map(kernel_rate, [block] * n))
 
 
 def _timed(fn) -> float:
@@ -98,11 +107,29 @@ def measure(workers: int, sims: int, block: int, root: Path) -> dict:
         "sims_per_s": res.sims / wall,
         "kernel_seconds": res.kernel_seconds,
         "block_seconds": res.block_seconds,
+        "stages": res.stages,
         "overhead_vs_kernel": wall * workers / res.kernel_seconds - 1,
         "peak_client_mib": peaks["client"] / 2**20,
         "peak_worker_mib": peaks["worker"] / 2**20,
         "run_store_kib": size / 1024,
     }
+
+
+def stage_table(r: dict) -> str:
+    """Where the wall time went: the workers' stages (summed over blocks, divided by the
+    number of workers: seconds of the wall they fill), the client's, and the rest (start-up,
+    scheduling, transfer, waiting for the last block)."""
+    st, w, wall = r["stages"], r["workers"], r["seconds"]
+    rows = [(f"worker: {k}", st[k] / w) for k in ("sample", "kernel", "reduce", "samples")]
+    rows.append(("worker: rest of the block", (st["block"] - sum(st[k] for k in
+                 ("sample", "kernel", "reduce", "samples"))) / w))  # fmt: skip
+    rows += [(f"client: {k}", st[k]) for k in ("save", "fold", "publish")]
+    rows.append(
+        ("other (start-up, scheduling, idle)", wall - st["block"] / w - st["fold"] - st["publish"])
+    )
+    lines = [f"  {'stage':<36}{'s of wall':>10}{'share':>8}"]
+    lines += [f"  {name:<36}{sec:>10.2f}{sec / wall:>8.1%}" for name, sec in rows]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -114,6 +141,12 @@ def main() -> None:
     args = ap.parse_args()
     kr = kernel_rate(args.block_size)
     print(f"kernel only (one core, block {args.block_size}): {kr:,.0f} sims/s")
+    together = kernel_rate_together(args.block_size, max(args.workers))
+    print(
+        f"kernel only, {max(args.workers)} processes at once: {sum(together):,.0f} sims/s in all "
+        f"({', '.join(f'{x:,.0f}' for x in together)}): {sum(together) / kr:.2f} x one core "
+        "(what the hardware gives parallel kernels, before any pipeline)"
+    )
     root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     rows = []
     try:
@@ -130,6 +163,7 @@ def main() -> None:
                 f" worker; peak RSS client {r['peak_client_mib']:.0f} MiB, worker "
                 f"{r['peak_worker_mib']:.0f} MiB; run group {r['run_store_kib']:.0f} KiB"
             )
+            print(stage_table(r))
         if len(rows) >= 2:
             eff = rows[-1]["sims_per_s"] / (
                 rows[0]["sims_per_s"] * rows[-1]["workers"] / rows[0]["workers"]

@@ -39,6 +39,7 @@ from alliance_risk.pipeline.store.schema import SCHEMA_VERSION, build_dataset
 log = logging.getLogger("alliance_risk")
 
 INPROCESS = object()  # what _client yields for the in-process executor
+WORKER_STAGES = ("sample", "kernel", "reduce", "samples", "block")  # engine/block.py timing
 
 
 @dataclass
@@ -51,6 +52,10 @@ class RunResult:
     blocks_run: int
     kernel_seconds: float = 0.0  # summed over this run's blocks, measured on the workers
     block_seconds: float = 0.0
+    # seconds by stage: on the workers summed over blocks (sample, kernel, reduce, samples:
+    # writing kept samples, block: all of it), on the client (save: staging each block's
+    # statistics, fold, publish: building and writing the Dataset)
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def _package_version() -> str:
@@ -276,6 +281,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         sink = samples.prepare(fs, run_id, sc, spec.total_sims, spec.block_size, extends=base)
     ran = 0
     timings: list = []
+    client = {"fold": 0.0, "publish": 0.0}
     _drop_damaged_blocks(fs, run_id)
     while True:
         done = fs.done_blocks(run_id)
@@ -293,7 +299,9 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
             timings=timings,
         )
         ran += len(todo)
+        t_fold = time.perf_counter()
         totals = _fold(fs, run_id, spec, manifest)
+        client["fold"] += time.perf_counter() - t_fold
         more = _adaptive_sims(totals, spec, manifest)
         if more is None:
             break
@@ -302,6 +310,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         fs.write_manifest(run_id, manifest)
         if sink is not None:
             samples.grow(fs, sink.location, spec.total_sims)
+    t_publish = time.perf_counter()
     ds = build_dataset(sc, totals)
     ds.attrs.update(_run_attrs(run_id, sc, spec, manifest, totals))
     entry = {
@@ -315,6 +324,8 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         "status": "complete",
     }
     fs.publish(run_id, ds, totals, entry)
+    client["publish"] = time.perf_counter() - t_publish
+    stages = {k: sum(t.get(k, 0.0) for t in timings) for k in (*WORKER_STAGES, "save")}
     return RunResult(
         run_id,
         fs.run_path(run_id),
@@ -322,8 +333,9 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         time.perf_counter() - t0,
         int(totals["n_sims"]),
         ran,
-        sum(t["kernel"] for t in timings),
-        sum(t["block"] for t in timings),
+        stages["kernel"],
+        stages["block"],
+        stages | client,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import sys
+import time
 from collections.abc import Callable
 
 from tqdm.auto import tqdm
@@ -44,9 +45,10 @@ class BlockProgress:
         )  # fmt: skip
 
     def completed(self, block: int, stats: dict, timing: dict) -> None:
-        if self.timings is not None:
-            self.timings.append(timing)
+        t0 = time.perf_counter()
         self.on_block(block, stats)
+        if self.timings is not None:  # the worker's stages, and the client's save
+            self.timings.append({**timing, "save": time.perf_counter() - t0})
         self.bar.update(self.spec.block_size)
         self.done += 1
         if self.report is not None:
