@@ -81,6 +81,12 @@ def test_a_different_seed_gives_different_results(tmp_path, reference):
     assert (
         dataset_digest(res.dataset)["p_conflict"] != dataset_digest(reference.dataset)["p_conflict"]
     )
+    # the stage breakdown (benchmarks print it): every stage measured, the parts within the whole
+    st = res.stages
+    assert set(st) == {"sample", "kernel", "reduce", "samples", "block", "save", "fold", "publish"}
+    assert st["kernel"] == res.kernel_seconds > 0 and st["block"] == res.block_seconds
+    parts = st["sample"] + st["kernel"] + st["reduce"] + st["samples"]
+    assert 0 < parts <= st["block"] and st["fold"] > 0 and 0 < st["publish"] < res.seconds
 
 
 @pytest.mark.slow
