@@ -40,10 +40,24 @@ def kernel_rate(block: int) -> float:
     return block / best
 
 
-def kernel_rate_together(block: int, n: int) -> list[float]:
-    """``kernel_rate`` in ``n`` processes at the same time (no Dask, no store)."""
+def kernel_rate_together(block: int, n: int, seconds: float = 12.0) -> list[float]:
+    """The kernel's rate in ``n`` processes running at the same time (no Dask, no store):
+    each warms up, waits for a common start, then simulates blocks for ``seconds``."""
+    start = time.time() + 15  # after every process has imported and compiled
     with ProcessPoolExecutor(n) as pool:
-        return list(pool.map(kernel_rate, [block] * n))
+        return list(pool.map(_rate_from, [block] * n, [start] * n, [seconds] * n))
+
+
+def _rate_from(block: int, start: float, seconds: float) -> float:
+    sc = load_scenario("nato-2025")
+    params = sample_parameters(sc, block, np.random.default_rng(1))
+    simulate(sc, params[:64], np.random.default_rng(0))
+    time.sleep(max(start - time.time(), 0))
+    t0, done = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        simulate(sc, params, np.random.default_rng(2))
+        done += block
+    return done / (time.perf_counter() - t0)
 
 
 def _timed(fn) -> float:
