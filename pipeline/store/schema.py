@@ -94,14 +94,25 @@ def _coords(scenario: Scenario) -> xr.Dataset:
     return ds
 
 
+class _Variables(dict):
+    """What the finalisers write into: ``out[name] = (dims, data)`` makes an
+    ``xr.Variable`` (whose ``attrs`` they then fill); the Dataset is assembled once at the
+    end (assigning ~120 variables to a Dataset one by one aligned each: 0.3 s a run)."""
+
+    def __setitem__(self, name: str, value) -> None:
+        dims, data = value
+        super().__setitem__(name, xr.Variable(dims, np.asarray(data)))
+
+
 def build_dataset(scenario: Scenario, totals: dict[str, np.ndarray]) -> xr.Dataset:
     """The per-run Dataset: every output of the registry, in its order, from the folded
     statistics (``totals``) by the finaliser of its kind."""
     ds = _coords(scenario)
+    out = _Variables()
     n = int(totals["n_sims"])
     for o in OUTPUTS:
-        FINALISERS[o.kind](ds, o, totals, n, scenario)
-    return ds
+        FINALISERS[o.kind](out, o, totals, n, scenario)
+    return ds.assign(out)
 
 
 # ---- finalisers: totals -> stored variables, one per kind of output -------------------------
