@@ -106,14 +106,19 @@ class Catalog:
             self._arrays[r] = got[r]
         return {r: self._arrays[r] for r in run_ids}
 
-    def warm(self) -> None:
-        """Read ahead what a first visit shows (the server calls it in a thread at start):
-        every run's headline arrays, the latest run of each scenario and what changed."""
-        entries = self.entries()
-        self.headline_arrays_many([e["run_id"] for e in entries])
-        for scenario, rid in self.latest().items():
-            self.run(rid)
+    def default_scenario(self) -> str | None:
+        """The scenario a new visitor sees: nato-2025 if the store has it, else the first."""
+        latest = self.latest()
+        return "nato-2025" if "nato-2025" in latest else min(latest, default=None)
+
+    def warm(self, scenarios: list[str] | None = None) -> None:
+        """Read ahead what a first visit shows: the scenarios' runs' headline arrays, their
+        latest runs and what changed since the run before (default: every scenario)."""
+        entries, latest = self.entries(), self.latest()
+        for scenario in latest if scenarios is None else scenarios:
             ids = [e["run_id"] for e in entries if e["scenario"] == scenario]
+            self.headline_arrays_many(ids)
+            self.run(latest[scenario])
             if len(ids) > 1:
                 self.changes_html(ids[-2], ids[-1])
 
@@ -378,7 +383,7 @@ class Dashboard:
             latest = self.catalog.latest()
             self.scen.options = sorted(latest)
             if self.scen.value not in latest and latest:
-                self.scen.value = "nato-2025" if "nato-2025" in latest else sorted(latest)[0]
+                self.scen.value = self.catalog.default_scenario()
             ids = [e["run_id"] for e in self.catalog.runs_of(self.scen.value)]
             self.run.options = [LATEST, *reversed(ids)]
             if self.run.value not in self.run.options:
@@ -595,6 +600,9 @@ def serve(
     from bokeh.server.server import Server
 
     catalog = Catalog(store)
+    first = catalog.default_scenario()
+    if first is not None:  # what a first visitor sees, before listening; the rest meanwhile
+        catalog.warm([first])
     threading.Thread(target=catalog.warm, name="warm-up", daemon=True).start()
     prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
     cache = Path(tempfile.mkdtemp(prefix="alliance-risk-reports-"))
