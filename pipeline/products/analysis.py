@@ -179,7 +179,8 @@ def _trajectory(X, y, boxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         prev_lo, prev_hi = lo, hi
         hits = float(y[inside].sum())
         out.append((hits / total, hits / max(int(inside.sum()), 1), inside.mean()))
-    return tuple(np.array(out).T)  # type: ignore[return-value]
+    cov, dens, supp = np.array(out).T
+    return cov, dens, supp
 
 
 def _prune(X, y, lo, hi):
