@@ -321,6 +321,8 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         "seed": spec.seed,
         "sampler": spec.sampler,
         "model_version": MODEL_VERSION,
+        "package_version": ds.attrs["package_version"],
+        "scenario_sha256": sc.sha256,
         "status": "complete",
     }
     fs.publish(run_id, ds, totals, entry)

@@ -15,7 +15,6 @@ Endpoints, under the optional URL prefix: ``/`` the app, ``/api/runs`` the catal
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import tempfile
@@ -25,8 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import zarr
-import zarr.api.asynchronous
 from bokeh.layouts import column, row
 from bokeh.models import (
     ColumnDataSource,
@@ -36,13 +33,13 @@ from bokeh.models import (
     Slider,
 )
 from tornado.web import HTTPError, RequestHandler
-from zarr.core.sync import sync
 
 from alliance_risk.pipeline.apps import panels, views
 from alliance_risk.pipeline.apps.geo import countries
 from alliance_risk.pipeline.products.analysis import OUTCOMES
 from alliance_risk.pipeline.products.history import HistoryError, changes, markdown_changes
 from alliance_risk.pipeline.store import open_store
+from alliance_risk.pipeline.store.arrays import read_run_arrays
 
 LATEST = "latest"
 REFRESH_MS = 3000
@@ -91,19 +88,9 @@ class Catalog:
         a run, where opening a run's Dataset takes ~0.1 s): the history and differences."""
         todo = [r for r in dict.fromkeys(run_ids) if r not in self._arrays]
         names = ["time", *(f"{h}{s}" for h in views.HEADS for s in ("", "_se"))]
-        paths = [(r, n, self.fs.run_path(r) / n) for r in todo for n in names]
-        where = [(r, n, str(p)) for r, n, p in paths if p.exists()]  # older schemas: fewer
-        read = sync(_read_arrays([p for _, _, p in where]))
-        got: dict[str, dict] = {r: {} for r in todo}
-        for (r, n, _), (values, units) in zip(where, read, strict=True):
-            got[r][n] = values
-            if n == "time":  # CF: "days since 2025-01-01 00:00:00"
-                start = re.search(r"since (\S+)", units)
-                first = np.datetime64(start.group(1) if start else "NaT", "D")
-                got[r]["date"] = (first + values.astype("timedelta64[D]")).astype("datetime64[ms]")
-        for r in todo:
-            got[r].pop("time", None)
-            self._arrays[r] = got[r]
+        for r, arrays in read_run_arrays(self.fs, todo, names).items():
+            arrays.pop("time", None)
+            self._arrays[r] = arrays
         return {r: self._arrays[r] for r in run_ids}
 
     def default_scenario(self) -> str | None:
@@ -173,16 +160,6 @@ class Catalog:
                 raise KeyError(f"run {state['run']} has no analysis (alliance-risk analyse)")
             return views.drivers(an, state.get("outcome") or "conflict")
         raise KeyError(f"unknown panel {panel!r}; one of {', '.join(PANELS)}")
-
-
-async def _read_arrays(paths: list[str]) -> list[tuple[np.ndarray, str]]:
-    """Each Zarr array's values and its ``units`` attribute, read concurrently."""
-
-    async def one(path: str) -> tuple[np.ndarray, str]:
-        a = await zarr.api.asynchronous.open_array(store=path, mode="r")
-        return np.asarray(await a.getitem(...)), str(a.attrs.get("units", ""))
-
-    return list(await asyncio.gather(*(one(p) for p in paths)))
 
 
 def _markdown_html(text: str) -> str:

@@ -19,6 +19,7 @@ from alliance_risk.models.scenario import load_scenario
 from alliance_risk.pipeline.api import _manifest, extend_run, resume_run, run_forecast
 from alliance_risk.pipeline.engine.execute import run_blocks
 from alliance_risk.pipeline.engine.plan import RunSpec
+from alliance_risk.pipeline.products.history import history
 from alliance_risk.pipeline.store import ObjectForecastStore, StoreError, open_store
 
 pytest.importorskip("s3fs")
@@ -74,6 +75,12 @@ def test_run_on_s3_equals_a_local_run_and_is_listed_last(s3, tmp_path):
     assert ext.blocks_run == 1
     assert dataset_digest(ext.dataset) == dataset_digest(big.dataset)
     assert fs.catalog_ids() == [res.run_id, ext.run_id]
+    # a history reads only each run's headline arrays, from the object store too
+    h = history(fs, "nato-2025", (5.0,))
+    assert list(h["run"].values) == [res.run_id, ext.run_id]
+    for run in (res, ext):
+        at = float(run.dataset["p_conflict"].sel(time="2030-01-01"))
+        assert float(h["p_conflict"].sel(run=run.run_id, horizon="5 yr")) == at
 
 
 def test_cli_reads_storage_options_from_the_environment(s3):
