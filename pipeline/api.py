@@ -50,12 +50,19 @@ class RunResult:
     seconds: float
     sims: int
     blocks_run: int
-    kernel_seconds: float = 0.0  # summed over this run's blocks, measured on the workers
-    block_seconds: float = 0.0
     # seconds by stage: on the workers summed over blocks (sample, kernel, reduce, samples:
     # writing kept samples, block: all of it), on the client (save: staging each block's
     # statistics, fold, publish: building and writing the Dataset)
     stages: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def kernel_seconds(self) -> float:
+        """Kernel time summed over this run's blocks, measured on the workers."""
+        return self.stages.get("kernel", 0.0)
+
+    @property
+    def block_seconds(self) -> float:
+        return self.stages.get("block", 0.0)
 
 
 def _package_version() -> str:
@@ -335,8 +342,6 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         time.perf_counter() - t0,
         int(totals["n_sims"]),
         ran,
-        stages["kernel"],
-        stages["block"],
         stages | client,
     )
 

@@ -39,7 +39,6 @@ from alliance_risk.pipeline.apps.geo import countries
 from alliance_risk.pipeline.products.analysis import OUTCOMES
 from alliance_risk.pipeline.products.history import HistoryError, changes, markdown_changes
 from alliance_risk.pipeline.store import open_store
-from alliance_risk.pipeline.store.arrays import read_run_arrays
 
 LATEST = "latest"
 REFRESH_MS = 3000
@@ -80,17 +79,14 @@ class Catalog:
         return self.fs.open_run(run_id).load()
 
     def headline_arrays(self, run_id: str) -> dict[str, np.ndarray]:
-        """The headline probabilities, their s.e. and the dates of a run (``arrays_of``)."""
+        """The headline probabilities, their s.e. and the dates of a run (``read_headlines``)."""
         return self.headline_arrays_many([run_id])[run_id]
 
     def headline_arrays_many(self, run_ids: list[str]) -> dict[str, dict[str, np.ndarray]]:
         """``headline_arrays`` of many runs, read as plain Zarr arrays, all at once (a few ms
         a run, where opening a run's Dataset takes ~0.1 s): the history and differences."""
         todo = [r for r in dict.fromkeys(run_ids) if r not in self._arrays]
-        names = ["time", *(f"{h}{s}" for h in views.HEADS for s in ("", "_se"))]
-        for r, arrays in read_run_arrays(self.fs, todo, names).items():
-            arrays.pop("time", None)
-            self._arrays[r] = arrays
+        self._arrays |= views.read_headlines(self.fs, todo)
         return {r: self._arrays[r] for r in run_ids}
 
     def default_scenario(self) -> str | None:
@@ -312,10 +308,9 @@ class Dashboard:
         )
         return self.catalog.run(rid) if rid else None
 
-    def state(self) -> dict:
-        """What the panels show: run, date, member, map variable, fan chart, outcome."""
-        ds = self.current()
-        assert ds is not None  # drawn only once the store has a run
+    def state(self, ds: xr.Dataset) -> dict:
+        """What the panels of run ``ds`` show: run, date, member, map variable, fan chart,
+        outcome."""
         t = int(min(self.when.value, ds.sizes["time"] - 1))
         return {
             "run": ds.attrs["run_id"],
@@ -382,7 +377,7 @@ class Dashboard:
                 return
             if what == "all":
                 self.draw_run(ds)
-            st = self.state()
+            st = self.state(ds)
             if what in ("all", "date", "var"):
                 self.draw_members(ds, st)
             if what in ("all", "date"):
@@ -408,7 +403,7 @@ class Dashboard:
         self.member.options = codes
         if self.member.value not in codes:
             self.member.value = "USA" if "USA" in codes else codes[0]
-        self.src["headlines"].data = self.catalog.columns("headlines", self.state())
+        self.src["headlines"].data = self.catalog.columns("headlines", self.state(ds))
         page = f"{self.prefix}/report/{ds.attrs['run_id']}/index.html"
         self.report.text = f'<a href="{page}" target="_blank">static report of this run</a>'
         ids = [e["run_id"] for e in self.catalog.runs_of(ds.attrs["scenario_name"])]

@@ -20,18 +20,20 @@ VIEW = (-128.0, 24.0, 48.0, 72.0)  # lon_min, lat_min, lon_max, lat_max shown by
 
 @cache
 def countries() -> dict[str, dict]:
-    """code -> {"name", "x", "y"}: projected outlines, rings separated by NaN."""
+    """code -> {"name", "rings", "x", "y"}: projected outlines, as a list of (x, y) rings
+    (matplotlib's polygons) and as one x and one y list with NaN between rings (Bokeh's
+    multi-part patches)."""
     doc = json.loads(
         (files("alliance_risk.pipeline.apps") / "data" / "countries.json").read_text("utf-8")
     )
     out = {}
     for c in doc["countries"]:
+        rings = [project(np.array(r["lon"]), np.array(r["lat"])) for r in c["rings"]]
         xs, ys = [], []
-        for ring in c["rings"]:
-            x, y = project(np.array(ring["lon"]), np.array(ring["lat"]))
+        for x, y in rings:
             xs += [*x.tolist(), np.nan]
             ys += [*y.tolist(), np.nan]
-        out[c["code"]] = {"name": c["name"], "x": xs[:-1], "y": ys[:-1]}
+        out[c["code"]] = {"name": c["name"], "rings": rings, "x": xs[:-1], "y": ys[:-1]}
     return out
 
 

@@ -25,11 +25,6 @@ from alliance_risk.pipeline.store import ForecastStore, StoreError, open_store
 PERCENT = FuncFormatter(lambda v, _: f"{100 * v:.1f}".rstrip("0").rstrip(".") + "%")
 
 
-def _dates(ds: xr.Dataset) -> np.ndarray:
-    """The time coordinate as dates (the start of each quarter)."""
-    return np.asarray(ds["time"].values, dtype="datetime64[D]")
-
-
 def _percent(ax, axis: str = "y") -> None:
     """Probabilities as percentages on ``axis``."""
     getattr(ax, f"{axis}axis").set_major_formatter(PERCENT)
@@ -51,7 +46,7 @@ def _save(fig: Figure, out: Path, name: str) -> str:
 
 def fan_chart(ds: xr.Dataset, out: Path) -> str:
     fig, axes = _subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    t = _dates(ds)
+    t = views.dates(ds)
     for ax, name in zip(axes, ("cohesion", "credibility"), strict=True):
         q = ds[f"{name}_quantile"].values  # (time, quantile) 5, 25, 50, 75, 95 %
         ax.fill_between(t, q[:, 0], q[:, 4], alpha=0.2, color="C0", label="5–95%")
@@ -65,7 +60,7 @@ def fan_chart(ds: xr.Dataset, out: Path) -> str:
 
 def survival(ds: xr.Dataset, out: Path, top: int = 6) -> str:
     fig, axes = _subplots(1, 2, figsize=(10, 3.8))
-    t = _dates(ds)
+    t = views.dates(ds)
     for name, style in (("p_intact", "-"), ("p_intact_with_hegemon", "--")):
         p = ds[name].values
         axes[0].plot(t, p, style, label=name.removeprefix("p_").replace("_", " "))
@@ -85,7 +80,7 @@ def survival(ds: xr.Dataset, out: Path, top: int = 6) -> str:
 
 def conflict(ds: xr.Dataset, out: Path) -> str:
     fig, ax = _subplots(figsize=(6, 3.8))
-    t, p = _dates(ds), ds["p_conflict"].values
+    t, p = views.dates(ds), ds["p_conflict"].values
     ax.plot(t, p, color="C3", label="P(conflict onset by t)")
     ax.fill_between(t, *interval95(ds, "p_conflict"), color="C3", alpha=0.25, label="95% MC")
     if "p_conflict_given_intact" in ds:
@@ -126,7 +121,7 @@ def members_remaining(ds: xr.Dataset, out: Path, horizons=HORIZONS) -> str:
 def burden(ds: xr.Dataset, out: Path, members=("USA", "DEU", "FRA", "GBR", "POL", "ITA")) -> str:
     codes = [m for m in members if m in set(map(str, ds["member"].values))]
     fig, axes = _subplots(2, 3, figsize=(10, 5.5), sharex=True)
-    t = _dates(ds)
+    t = views.dates(ds)
     for ax, code in zip(axes.ravel(), codes, strict=False):
         q = ds["burden_quantile"].sel(member=code).values
         ax.fill_between(t, q[:, 1], q[:, 3], alpha=0.35, label="25–75%")
@@ -189,10 +184,10 @@ def differences(fs: ForecastStore, ds: xr.Dataset, out: Path) -> str | None:
     others = {s: r for s, r in latest.items() if s != ds.attrs["scenario_name"]}
     when = views.dates(ds)[-1]
 
-    def arrays(run: str) -> dict:
-        return views.arrays_of(ds if run == rid else fs.open_run(run))
-
-    d = views.differences(rid, others, when, arrays, partial(views.stored_comparison, fs))
+    arrays = views.read_headlines(fs, [rid, *others.values()])
+    d = views.differences(
+        rid, others, when, arrays.__getitem__, partial(views.stored_comparison, fs)
+    )
     if not d["d"]:
         return None
     fig, ax = _subplots(figsize=(9, max(3.2, 0.9 + 0.32 * len(d["d"]))))
@@ -219,11 +214,11 @@ def member_map(ds: xr.Dataset, out: Path, var: str = "p_withdrawn") -> str:
     geo = countries()
     m = views.members_at(ds, -1, var)
     fig, ax = _subplots(figsize=(10, 4.6))
-    grey = [np.column_stack(c) for g in geo.values() for c in _rings(g)]
+    grey = [np.column_stack(ring) for g in geo.values() for ring in g["rings"]]
     ax.add_collection(PolyCollection(grey, facecolor="0.9", edgecolor="white", lw=0.4))
     polys, values = [], []
     for code, v in zip(m["code"], m["value"], strict=True):
-        for ring in _rings(geo.get(code, {"x": [], "y": []})):
+        for ring in geo[code]["rings"] if code in geo else []:
             polys.append(np.column_stack(ring))
             values.append(v)
     coll = PolyCollection(
@@ -239,17 +234,6 @@ def member_map(ds: xr.Dataset, out: Path, var: str = "p_withdrawn") -> str:
         bar.ax.yaxis.set_major_formatter(PERCENT)
     ax.set_title(f"{label} by {views.date_label(views.dates(ds)[-1])}")
     return _save(fig, out, "map")
-
-
-def _rings(g: dict) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The NaN-separated rings of an outline as (x, y) arrays."""
-    x, y = np.asarray(g["x"], float), np.asarray(g["y"], float)
-    cuts = np.flatnonzero(np.isnan(x))
-    return [
-        (a[np.isfinite(a)], b[np.isfinite(b)])
-        for a, b in zip(np.split(x, cuts), np.split(y, cuts), strict=True)
-        if np.isfinite(a).sum() > 2
-    ]
 
 
 def write_report(

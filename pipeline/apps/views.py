@@ -15,8 +15,9 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
-from alliance_risk.pipeline.products.headlines import interval95
+from alliance_risk.pipeline.products.headlines import interval95, normal_interval95
 from alliance_risk.pipeline.store import ForecastStore
+from alliance_risk.pipeline.store.arrays import read_run_arrays
 
 Z95 = 1.96
 HEADS = {
@@ -143,13 +144,13 @@ def index_at(ds_or_dates, when: np.datetime64) -> int | None:
     return int(hit[0]) if hit.size else None
 
 
-def arrays_of(ds: xr.Dataset) -> dict[str, np.ndarray]:
-    """The headline probabilities, their s.e. and the dates of a run, as plain arrays (what
-    ``differences`` and ``history`` read; the dashboard reads them straight from Zarr)."""
-    out = {"date": dates(ds)}
-    for h in HEADS:
-        if h in ds:
-            out |= {h: ds[h].values, f"{h}_se": ds[f"{h}_se"].values}
+def read_headlines(fs: ForecastStore, run_ids: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """run -> the headline probabilities, their s.e. and ``date`` of each run, read as plain
+    Zarr arrays (store.arrays): what ``differences`` and ``history`` read."""
+    names = ["time", *(f"{h}{s}" for h in HEADS for s in ("", "_se"))]
+    out = read_run_arrays(fs, run_ids, names)
+    for arrays in out.values():
+        arrays.pop("time", None)
     return out
 
 
@@ -178,22 +179,28 @@ def differences(
     """Each headline of each other scenario's run minus the baseline run at ``when``, with
     the paired (common random numbers) standard error where a stored comparison has it
     (``paired(base, other)``), else the independent one (labelled); sorted by difference;
-    ``within_noise`` when the 95% interval covers 0. ``arrays(run)``: see ``arrays_of``."""
+    ``within_noise`` when the 95% interval covers 0. ``arrays(run)``: see ``read_headlines``."""
     base = arrays(base_id)
     tb = index_at(base["date"], when)
     keys = ("scenario", "run_id", "headline", "label", "d", "se", "lo", "hi", "errors")
     rows: dict[str, list] = {k: [] for k in keys}
     for scen, rid in others.items():
+        if rid == base_id or tb is None:
+            continue
         other = arrays(rid)
         to = index_at(other["date"], when)
-        if rid == base_id or tb is None or to is None:
+        if to is None:
             continue
         cmp = paired(base_id, rid)
+        tc = (
+            index_at(np.asarray(cmp["time"].values, "datetime64[ms]"), when)
+            if cmp is not None
+            else None
+        )
         for h, label in HEADS.items():
             if h not in other or h not in base:
                 continue
             if cmp is not None and f"d_{h}" in cmp:
-                tc = index_at(np.asarray(cmp["time"].values, "datetime64[ms]"), when)
                 d, se = float(cmp[f"d_{h}"].values[tc]), float(cmp[f"d_{h}_se"].values[tc])
                 kind = "paired"
             else:
@@ -226,10 +233,10 @@ def history(
         out["sims"].append(int(e["sims"]))
         for h in HEADS:
             p = float(arrays[h][t]) if h in arrays else np.nan
-            se = float(arrays[f"{h}_se"][t]) if h in arrays else np.nan
+            lo, hi = normal_interval95(p, float(arrays[f"{h}_se"][t]) if h in arrays else np.nan)
             out[h].append(p)
-            out[f"{h}_lo"].append(max(p - Z95 * se, 0.0))
-            out[f"{h}_hi"].append(min(p + Z95 * se, 1.0))
+            out[f"{h}_lo"].append(float(lo))
+            out[f"{h}_hi"].append(float(hi))
     return out
 
 

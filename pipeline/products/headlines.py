@@ -20,7 +20,11 @@ def interval95(ds: xr.Dataset, name: str) -> tuple[np.ndarray, np.ndarray]:
     if f"{name}_ci95" in ds:
         ci = ds[f"{name}_ci95"].values
         return ci[..., 0], ci[..., 1]
-    p, se = ds[name].values, ds[f"{name}_se"].values
+    return normal_interval95(ds[name].values, ds[f"{name}_se"].values)
+
+
+def normal_interval95(p, se) -> tuple[np.ndarray, np.ndarray]:
+    """p ± 1.96 se clipped to [0, 1]: the band of a probability from its s.e. alone."""
     return np.clip(p - 1.96 * se, 0, 1), np.clip(p + 1.96 * se, 0, 1)
 
 

@@ -19,7 +19,7 @@ import xarray as xr
 
 from alliance_risk.models.errors import InputError
 from alliance_risk.pipeline.outputs import HEADLINES
-from alliance_risk.pipeline.products.headlines import horizons
+from alliance_risk.pipeline.products.headlines import horizons, normal_interval95
 from alliance_risk.pipeline.store import ForecastStore
 from alliance_risk.pipeline.store.arrays import read_run_arrays
 
@@ -87,8 +87,9 @@ def markdown_history(h: xr.Dataset) -> str:
     for r in range(h.sizes["run"]):
         cells = []
         for n in HEADLINES:
-            p, se = float(h[n][r, -1]), float(h[f"{n}_se"][r, -1])
-            cells.append(f"{p:.3f} [{max(p - 1.96 * se, 0):.3f}, {min(p + 1.96 * se, 1):.3f}]")
+            p = float(h[n][r, -1])
+            lo, hi = normal_interval95(p, float(h[f"{n}_se"][r, -1]))
+            cells.append(f"{p:.3f} [{lo:.3f}, {hi:.3f}]")
         lines.append(
             f"| {h['run'].values[r]} | {str(h['created'].values[r])[:16]} | "
             f"{h['model'].values[r]} | {h['scenario_sha256'].values[r][:8]} | "
