@@ -1,10 +1,13 @@
 """Kernel throughput on nato-2025 (32 members, 40 quarters), one core.
 
-Reports simulations per second for: the random-variate floor (drawing the variates of a
-run alone), the float64 numpy baseline (what a user would write: the reference step in
-float64 with float64 variates), the float32 numpy reference, and the fused numba step;
-plus parameter sampling. ``--parts`` adds the time of each part of the fused step per
-simulation (each part driven alone over the block, on the state after 6 updates). Usage:
+Reports simulations per second for: the random-variate floor (numpy drawing the variates
+of a run alone, into arrays), the float64 numpy baseline (what a user would write: the
+reference step in float64 with float64 variates), the float32 numpy reference, and the
+fused numba step; plus parameter sampling. The fused step computes its variates in its
+loop (counter-based, ``models/innovations.py``); the floor is what drawing them with numpy
+alone costs.
+``--parts`` adds the time of each part of the fused step per simulation (each part driven
+alone over the block, on the state after 6 updates). Usage:
 
     python benchmarks/bench_kernel.py [--sims 20000] [--repeat 3] [--parts] [--json out.json]
 """
@@ -41,7 +44,7 @@ def parts(sc, params, repeat: int) -> dict[str, float]:
     """ns per simulation of each part of one fused update (record-only and update steps too)."""
     import numba
 
-    from alliance_risk.models import fused, kernel
+    from alliance_risk.models import fused, innovations, kernel
     from alliance_risk.models.reference import transcendentals
 
     S, N = params.shape[0], len(sc.members)
@@ -52,9 +55,14 @@ def parts(sc, params, repeat: int) -> dict[str, float]:
     rec = np.zeros((32, sc.time.steps + 1, S), np.float32)
     ev = np.full((8, S), 32767.0)
     em = np.full((2, S, N), 32767, np.int16)
+    key = innovations.innovations(rng)
+    draw = innovations.Draw(key.seed, key.gamma, np.arange(S, dtype=np.int64))
     noise = draw_step(rng, S, N)
     for k in range(6):
-        fused.step(k, setup, state, noise, rec, ev, em)
+        fused.step(k, setup, state, None, rec, ev, em, draw=draw)
+    sn = innovations.sim_noise(N, np.float32)
+    for mine, theirs in zip(sn[:4], noise, strict=True):  # simulation 0's numpy draws
+        mine[:] = theirs[:, 0]
     Y, EU, eb, EC = transcendentals(setup, state, fused._fill_logit_py)
     w = fused.scratch(N, 1)
     dummy = np.zeros((1, 1, 1))
@@ -69,23 +77,32 @@ def parts(sc, params, repeat: int) -> dict[str, float]:
             fused._derive(s, 6, setup, state, Y, EU, eb, EC, w)
 
     @jit
-    def membership(setup, state, noise, out, w):
+    def membership(setup, state, sn, out, w):
         for s in range(state.ss.shape[1]):
-            fused._membership(s, 6, setup, state, noise, out, w)
+            fused._membership(s, 6, setup, state, sn, out, w)
 
     @jit
-    def continuous(setup, state, noise, w, Y):
+    def continuous(setup, state, sn, w, Y):
         for s in range(state.ss.shape[1]):
-            fused._members_continuous(s, 6, setup, state, noise, w, Y, 1e3, 2e3, 0.0, False, 0.5)
+            fused._members_continuous(s, 6, setup, state, sn, w, Y, 1e3, 2e3, 0.0, False, 0.5)
+
+    @jit
+    def variates(draw, sn):  # what the fused step computes per simulation, alone
+        for s in range(draw.rows.shape[0]):
+            S = draw.rows.shape[0]
+            innovations.fill_sim(
+                draw.seed, draw.gamma, 6, S, s, sn.zm, sn.um, sn.zs, sn.us, sn.words
+            )
 
     cases = {
         "transcendentals": lambda: transcendentals(setup, state, fused._fill_logit_py),
         "derive": lambda: derive(setup, state, w, Y, EU, eb, EC),
-        "membership_events": lambda: membership(setup, state, noise, out, w),
-        "continuous_members": lambda: continuous(setup, state, noise, w, Y),
+        "membership_events": lambda: membership(setup, state, sn, out, w),
+        "continuous_members": lambda: continuous(setup, state, sn, w, Y),
+        "counter_variates": lambda: variates(draw, sn),
         "step_record_only": lambda: fused.step(40, setup, state, None, rec, ev, em),
-        "step_update": lambda: fused.step(6, setup, state, noise, rec, ev, em),
-        "draw_variates": lambda: draw_step(rng, S, N, out=noise),
+        "step_update": lambda: fused.step(6, setup, state, None, rec, ev, em, draw=draw),
+        "numpy_draw_floor": lambda: draw_step(rng, S, N, out=noise),
     }
     for fn in cases.values():
         fn()

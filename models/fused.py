@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from alliance_risk.models import equations as eq
+from alliance_risk.models import innovations as inn
 from alliance_risk.models import layout as L
 from alliance_risk.models.noise import StepNoise
 from alliance_risk.models.reference import transcendentals
@@ -343,13 +344,13 @@ def _membership(s, k, setup, state, noise, out, w):
         free = (w_act[i] > 0.5) & (ms[L.MS_NOTICE, s, i] <= 0)
         # 1 - exp(-x) <= x and exp(e) <= 1.6488 for e <= 0.5: members whose uniform is above
         # that bound cannot give notice (almost all); the outcome is unchanged
-        maybe = free & ((um[L.UM_NOTICE, s, i] < h * dt * 1.6488) | (expo > 0.5))
+        maybe = free & ((um[L.UM_NOTICE, i] < h * dt * 1.6488) | (expo > 0.5))
         p_flip = pret if ms[L.MS_DIS, s, i] > 0.5 else ppart
         flag = (
-            ((um[L.UM_GOV, s, i] < p_gov) & (mf[L.MF_CAL, i] < 0.5))
+            ((um[L.UM_GOV, i] < p_gov) & (mf[L.MF_CAL, i] < 0.5))
             | (ms[L.MS_NOTICE, s, i] > 0)
             | maybe
-            | ((w_act[i] > 0.5) & (um[L.UM_PART, s, i] < p_flip))
+            | ((w_act[i] > 0.5) & (um[L.UM_PART, i] < p_flip))
         )
         w_flags[i] = flag
         n_flag += flag
@@ -361,15 +362,15 @@ def _membership(s, k, setup, state, noise, out, w):
         G = ms[L.MS_G, s, i]
         notice = ms[L.MS_NOTICE, s, i]
         pending = notice > 0
-        if um[L.UM_GOV, s, i] < p_gov and mf[L.MF_CAL, i] < 0.5:
-            pro = um[L.UM_ORIENT, s, i] < eq.pro_government_probability(
+        if um[L.UM_GOV, i] < p_gov and mf[L.MF_CAL, i] < 0.5:
+            pro = um[L.UM_ORIENT, i] < eq.pro_government_probability(
                 mc[L.MC_GAMMA0, s, i], pg[L.P_GOVERNMENT_SUPPORT_EFFECT, s], ms[L.MS_P, s, i]
             )
             w_gnew[i] = 1.0 if pro else 0.0
             if pro and pending:
                 ms[L.MS_TURNED, s, i] = 1.0
         act = w_act[i] > 0.5
-        u = um[L.UM_NOTICE, s, i]
+        u = um[L.UM_NOTICE, i]
         left = False
         if pending:
             if ms[L.MS_TURNED, s, i] > 0.5 and u < presc:
@@ -407,9 +408,9 @@ def _membership(s, k, setup, state, noise, out, w):
             out.em[L.EM_WD_STEP, s, i] = k + 1
         if act:
             if ms[L.MS_DIS, s, i] > 0.5:
-                if um[L.UM_PART, s, i] < pret:
+                if um[L.UM_PART, i] < pret:
                     ms[L.MS_DIS, s, i] = 0.0
-            elif um[L.UM_PART, s, i] < ppart:
+            elif um[L.UM_PART, i] < ppart:
                 ms[L.MS_DIS, s, i] = 1.0
 
 
@@ -434,7 +435,7 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
     sig_y, rho_y, z_y = (
         float(pg[L.P_GDP_VOLATILITY, s]),
         float(pg[L.P_GDP_COMMON_SHARE, s]),
-        float(noise.zs[L.ZS_GDP, s]),
+        float(noise.zs[L.ZS_GDP]),
     )
     thp, bpt, sigp = (
         pg[L.P_SUPPORT_REVERSION, s] * dt,
@@ -466,7 +467,7 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
             sig_y,
             rho_y,
             z_y,
-            zm[L.ZM_GDP, s, i],
+            zm[L.ZM_GDP, i],
             shock,
             dt,
         )
@@ -480,7 +481,7 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
             ms[L.MS_MPREV, s, i],
             drop * isheg[i],
             sigp,
-            zm[L.ZM_P, s, i],
+            zm[L.ZM_P, i],
         )
     short = 0.0
     for i in range(N):
@@ -490,7 +491,7 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
         bstar = eq.desired_burden(
             anchor[i], btau, w_tau[i], mc[L.MC_TAU0, s, i], bfr, bbar, mc[L.MC_BBAR0, s, i]
         )
-        keep = hold_on & (G > 0.5) & (um[L.UM_PART, s, i] <= no_slip)  # branch-free
+        keep = hold_on & (G > 0.5) & (um[L.UM_PART, i] <= no_slip)  # branch-free
         hold = eq.burden_hold_level(b, target[i], guide) * keep
         w_new_b[i] = eq.burden_next(
             b,
@@ -500,7 +501,7 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
             lam,
             G + (1.0 - G) * pisk,
             sigb,
-            zm[L.ZM_B, s, i],
+            zm[L.ZM_B, i],
             hold,
             bmin,
             bmax,
@@ -515,7 +516,7 @@ def _members_continuous(s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squ
     for i in range(N):
         ms[L.MS_B, s, i] = w_new_b[i] * forces[i]
     for i in range(N):
-        ms[L.MS_U, s, i] = eq.threat_idio_next(ms[L.MS_U, s, i], phiu, sdu, zm[L.ZM_U, s, i])
+        ms[L.MS_U, s, i] = eq.threat_idio_next(ms[L.MS_U, s, i], phiu, sdu, zm[L.ZM_U, i])
     for i in range(N):
         ms[L.MS_K, s, i] = eq.capability_next(ms[L.MS_K, s, i], delta, w_D[i], dt)
     for i in range(N):
@@ -554,9 +555,22 @@ def _onset(s, k, setup, state, out, w, alive):
             ev[L.EV_HEG_HONOUR, s] = heg_h
 
 
+@_part
+def _copy_noise(s, noise, sn):
+    """Simulation s's variates from the step's arrays into its scratch (no allocation)."""
+    for j in range(L.N_ZM):
+        for i in range(sn.zm.shape[1]):
+            sn.zm[j, i] = noise.zm[j, s, i]
+            sn.um[j, i] = noise.um[j, s, i]
+    for j in range(L.N_ZS):
+        sn.zs[j] = noise.zs[j, s]
+        sn.us[j] = noise.us[j, s]
+
+
 @_jit
-def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
+def _step(k, do_update, setup, state, noise, draw, sn, out, w, Y, EU, eb, EC):
     S, N = state.ss.shape[1], state.ms.shape[2]
+    inline = draw.rows.shape[0] == S  # else ``noise`` holds the step's variates as arrays
     ss, sc, pg, qs, dt = state.ss, setup.sc, setup.pg, setup.qs, setup.dt
     slot = k % setup.year_steps
     acc, hacc = w.acc, w.hacc
@@ -587,28 +601,34 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
             _summarise(s, k, setup, state, out, w, acc, hacc)
         if not do_update:
             continue
-        # ---- update to k + 1 ----
-        zs, us = noise.zs, noise.us
+        # ---- update to k + 1, with simulation s's variates in sn ----
+        if inline:
+            inn.fill_sim(
+                draw.seed, draw.gamma, k, S, draw.rows[s], sn.zm, sn.um, sn.zs, sn.us, sn.words
+            )
+        else:
+            _copy_noise(s, noise, sn)
+        zs, us = sn.zs, sn.us
         H, F, Fprev = ss[L.SS_H, s], ss[L.SS_F, s], ss[L.SS_FPREV, s]
         # E1 shocks
         shock = 0.0
-        if us[L.US_PAND, s] < sc[L.SC_PPAND, s]:
+        if us[L.US_PAND] < sc[L.SC_PPAND, s]:
             shock = eq.pandemic_shock(pg[L.P_PANDEMIC_GDP_LOSS, s])
             ss[L.SS_QPAND, s] = sc[L.SC_QP, s]
             ss[L.SS_NPAND, s] += 1.0
-        n_j = eq.poisson_inverse(us[L.US_CRISIS, s], sc[L.SC_LJ, s], sc[L.SC_P0J, s])
+        n_j = eq.poisson_inverse(us[L.US_CRISIS], sc[L.SC_LJ, s], sc[L.SC_P0J, s])
         jump = eq.hostility_jump(
-            eq.poisson_inverse(us[L.US_CYBER, s], sc[L.SC_LCYB, s], sc[L.SC_P0CYB, s]),
+            eq.poisson_inverse(us[L.US_CYBER], sc[L.SC_LCYB, s], sc[L.SC_P0CYB, s]),
             pg[L.P_CYBER_IMPACT, s],
             n_j,
             pg[L.P_CRISIS_MEAN, s],
             pg[L.P_CRISIS_SD, s],
-            zs[L.ZS_JUMP, s],
+            zs[L.ZS_JUMP],
         )
         squeeze = ss[L.SS_QPAND, s] > 0
-        _membership(s, k, setup, state, noise, out, w)
+        _membership(s, k, setup, state, sn, out, w)
         short = _members_continuous(
-            s, k, setup, state, noise, w, Y, ysum, ybsum, shock, squeeze, Fprev
+            s, k, setup, state, sn, w, Y, ysum, ybsum, shock, squeeze, Fprev
         )
         ss[L.SS_QPAND, s] = max(ss[L.SS_QPAND, s] - 1.0, 0.0)
         # E10 friction and pivot
@@ -619,7 +639,7 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
             short / max(ysum, 1e-30),
             pg[L.P_FRICTION_REVERSION, s],
             pg[L.P_FRICTION_VOLATILITY, s],
-            zs[L.ZS_F, s],
+            zs[L.ZS_F],
             dt,
         )
         ss[L.SS_RHO, s] = eq.pivot_next(ss[L.SS_RHO, s], pg[L.P_PIVOT_RATE, s], qs[L.Q_RHOMIN], dt)
@@ -629,7 +649,7 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
             pg[L.P_HOSTILITY_REVERSION, s],
             qs[L.Q_HBAR],
             pg[L.P_HOSTILITY_VOLATILITY, s],
-            zs[L.ZS_H, s],
+            zs[L.ZS_H],
             jump + setup.hshock[k],
             dt,
         )
@@ -642,7 +662,7 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
             pg[L.P_ADVERSARY_GDP_GROWTH, s],
             pg[L.P_ADVERSARY_GDP_VOLATILITY, s],
             1.0,
-            zs[L.ZS_YA, s],
+            zs[L.ZS_YA],
             0.0,
             0.0,
             dt,
@@ -658,7 +678,7 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
             pg[L.P_ADVERSARY_REACTIVITY, s],
             eq.log_ratio(flow, sc[L.SC_FLOW0, s]),
             pg[L.P_ADVERSARY_VOLATILITY, s],
-            zs[L.ZS_A, s],
+            zs[L.ZS_A],
             sc[L.SC_LCEIL, s],
             ss[L.SS_YA, s],
             dt,
@@ -666,16 +686,16 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
         ss[L.SS_LOGA, s] = x
         ss[L.SS_A, s] = eq.spending_level(ss[L.SS_LOGA, s])
         # E14 exogenous dissolution
-        if alive and us[L.US_DISS, s] < sc[L.SC_PDISS, s]:
+        if alive and us[L.US_DISS] < sc[L.SC_PDISS, s]:
             ss[L.SS_ALIVE, s] = 0.0
             out.ev[L.EV_DISS_STEP, s] = k + 1
             out.ev[L.EV_DISS_CAUSE, s] = L.CAUSE_EXOGENOUS
         # E15 conflict onset (1 - exp(-x) <= x: the exact test only when u < x)
-        u_on = us[L.US_ONSET, s]
+        u_on = us[L.US_ONSET]
         if ss[L.SS_WAR, s] < 0.5 and u_on < hw * dt and u_on < eq.event_probability(hw, dt):
             _onset(s, k, setup, state, out, w, alive)
         # E15b intra-alliance dispute
-        u_d = us[L.US_DYAD, s]
+        u_d = us[L.US_DYAD]
         if ss[L.SS_DISPUTE, s] < 0.5 and u_d < hdyad * dt and u_d < eq.event_probability(hdyad, dt):
             ss[L.SS_DISPUTE, s] = 1.0
             out.ev[L.EV_DISPUTE_STEP, s] = k + 1
@@ -690,18 +710,22 @@ def _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC):
 
 _NO_NOISE: dict = {}
 _SCRATCH: dict = {}  # scratch of the block being stepped, keyed by its state
+_NO_ROWS = np.zeros(0, np.int64)
 
 
-def step(k, setup, state, noise, rec, ev, em, snap=None, summary=None) -> None:
-    """Record the state at step k and, if ``noise`` is given, update it to k + 1.
+def step(k, setup, state, noise, rec, ev, em, snap=None, summary=None, draw=None) -> None:
+    """Record the state at step k and update it to k + 1 when given variates: either
+    ``draw`` (an ``innovations.Draw``: each simulation's variates are computed in the loop)
+    or ``noise`` (a StepNoise of arrays, e.g. transformed by a hook).
 
     Transcendentals over the whole block (GDP levels, the threat multiplier, the logistic
     of commitment) go through numpy's SIMD ufuncs (shared with the reference); everything
     else is one compiled pass.
     """
     Y, EU, eb, EC = transcendentals(setup, state, _fill_logit_py)
+    dt_, N = state.ms.dtype, state.ms.shape[2]
+    do_update = noise is not None or draw is not None
     if noise is None:
-        dt_ = state.ms.dtype
         noise = _NO_NOISE.get(dt_)
         if noise is None:
             noise = _NO_NOISE[dt_] = StepNoise(
@@ -710,9 +734,8 @@ def step(k, setup, state, noise, rec, ev, em, snap=None, summary=None) -> None:
                 np.zeros((L.N_ZS, 1), dt_),
                 np.zeros((L.N_US, 1), dt_),
             )
-        do_update = False
-    else:
-        do_update = True
+    if draw is None:
+        draw = inn.Draw(np.uint64(0), np.uint64(1), _NO_ROWS)
     do_snap = snap is not None
     if not do_snap:
         snap = np.zeros((1, 1, 1), dtype=np.float32)
@@ -723,8 +746,9 @@ def step(k, setup, state, noise, rec, ev, em, snap=None, summary=None) -> None:
     out = Outputs(
         rec, ev, em, snap, msum, mhist, float(lo), 1.0 / float(width), do_snap, summary is not None
     )
-    w = _SCRATCH.get(id(state))
-    if w is None or w.hacc.shape != (state.ms.shape[2], mhist.shape[2]):
+    key = (id(state), dt_)
+    w, sn = _SCRATCH.get(key, (None, None))
+    if w is None or w.hacc.shape != (N, mhist.shape[2]):
         _SCRATCH.clear()
-        w = _SCRATCH[id(state)] = scratch(state.ms.shape[2], mhist.shape[2])
-    _step(k, do_update, setup, state, noise, out, w, Y, EU, eb, EC)
+        w, sn = _SCRATCH[key] = (scratch(N, mhist.shape[2]), inn.sim_noise(N, dt_))
+    _step(k, do_update, setup, state, noise, draw, sn, out, w, Y, EU, eb, EC)

@@ -20,9 +20,9 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy.special import logit
 
-from alliance_risk.models import equations, events
+from alliance_risk.models import equations, events, innovations
 from alliance_risk.models import layout as L
-from alliance_risk.models.noise import StepNoise, draw_initial, draw_step
+from alliance_risk.models.noise import StepNoise, draw_initial, empty_step
 from alliance_risk.models.parameters import GLOBAL_NAMES
 from alliance_risk.models.scenario import Scenario
 
@@ -327,17 +327,21 @@ def simulate(
     observer: Observer | None = None,
     member_traces: bool = False,
     noise_hook: Callable[[StepNoise], StepNoise] | None = None,
+    noise_rows: np.ndarray | None = None,
     member_summary: tuple[float, float, int] | None = None,
 ) -> KernelResult:
     """Simulate ``len(params)`` alliance histories over the scenario's time grid.
 
-    ``rng`` supplies the per-step (aleatory) variates, in a fixed layout that does not
-    depend on parameter values, so two parameter tables run with equal seeds share common
-    random numbers. ``noise_hook`` may transform each step's variates (tests use it to
-    permute members). ``member_summary=(low, high, bins)`` accumulates, at every step and for
-    every member, sums over the simulations (active, disengaged, sceptical government, meets
-    its target; commitment and burden sums and sums of squares) and a burden histogram on
-    ``bins`` equal bins of [low, high) (values outside go to the end bins), in the step itself.
+    ``rng`` keys the per-step (aleatory) variates (``innovations``: counter-based, in a
+    fixed layout that does not depend on parameter values, so two parameter tables run with
+    equal seeds share common random numbers) and draws the initial ones and the events'.
+    ``noise_rows[s]`` names the simulation whose variates row s takes (default: its own;
+    Saltelli's A and AB rows share the A row's). ``noise_hook`` may transform each step's
+    variates as arrays (tests use it to permute members; slower).
+    ``member_summary=(low, high, bins)`` accumulates, at every step and for every member,
+    sums over the simulations (active, disengaged, sceptical government, meets its target;
+    commitment and burden sums and sums of squares) and a burden histogram on ``bins`` equal
+    bins of [low, high) (values outside go to the end bins), in the step itself.
     """
     setup = prepare(scenario, params, dtype)
     S, N, T = setup.n_sims, setup.n_members, setup.steps
@@ -345,7 +349,11 @@ def simulate(
     # the events' own stream: a jump-ahead copy, so rng's own sequence is untouched
     ev_rng = np.random.Generator(rng.bit_generator.jumped())  # type: ignore[attr-defined]
     ev_draws = events.draw(tl, scenario, ev_rng, S)
+    key = innovations.innovations(rng)
+    rows = np.arange(S, dtype=np.int64) if noise_rows is None else np.asarray(noise_rows, np.int64)
     init = draw_initial(rng, S, N, dtype)
+    if noise_rows is not None:
+        init = StepNoise(*(None if a is None else a[:, rows] for a in init))
     if noise_hook is not None:
         init = noise_hook(init)
     state = initial_state(scenario, setup, params, init)
@@ -384,13 +392,19 @@ def simulate(
         if observer is not None or traces is not None
         else None
     )
-    buffer = None
+    inline = backend == "numba" and noise_hook is None
+    draw = innovations.Draw(key.seed, key.gamma, rows) if inline else None
+    buffer = None if inline else empty_step(S, N, dtype)
     for k in range(T + 1):
-        noise = buffer = draw_step(rng, S, N, dtype, out=buffer) if k < T else None
-        if noise is not None and noise_hook is not None:
-            noise = noise_hook(noise)
-        step(k, setup, state, noise, rec, ev, em, snap, summary)
-        if noise is not None and tl.actions:
+        noise = None
+        if k < T and buffer is not None:
+            innovations.fill_step(key, k, rows, buffer)
+            noise = buffer if noise_hook is None else noise_hook(buffer)
+        if draw is not None:  # the fused step computes each simulation's variates itself
+            step(k, setup, state, None, rec, ev, em, snap, summary, draw=draw if k < T else None)
+        else:
+            step(k, setup, state, noise, rec, ev, em, snap, summary)
+        if k < T and tl.actions:
             events.apply(k, tl, ev_draws, setup, state, em)
         if snap is not None:
             view = _member_view(snap)

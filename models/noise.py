@@ -1,9 +1,12 @@
-"""The random variates of one update, drawn in a fixed layout.
+"""The random variates of one update, in a fixed layout.
 
-Every update draws the same arrays whatever the parameter values (Poisson counts are
+Every update uses the same variates whatever the parameter values (Poisson counts are
 obtained by inverse CDF from uniforms), so runs that differ only in parameters share
-common random numbers, and the numpy and numba steps consume identical variates.
-Layout indices are in ``layout`` (ZM_*, UM_*, ZS_*, US_*, UI_*).
+common random numbers, and the numpy and numba steps consume identical variates. The
+per-step variates come from ``innovations`` (counter-based); the initial draws from numpy.
+``draw_step`` draws a step's variates with numpy alone: the random-number floor of the
+kernel benchmark (and random-number scheme 1's draws). Layout indices are in ``layout``
+(ZM_*, UM_*, ZS_*, US_*).
 """
 
 from __future__ import annotations
@@ -20,21 +23,26 @@ class StepNoise(NamedTuple):
     us: np.ndarray | None  # (6, S) uniforms per simulation
 
 
+def empty_step(S: int, N: int, dtype=np.float32) -> StepNoise:
+    """Arrays for one update's variates of S simulations of N members."""
+    return StepNoise(
+        zm=np.empty((4, S, N), dtype=dtype),
+        um=np.empty((4, S, N), dtype=dtype),
+        zs=np.empty((6, S), dtype=dtype),
+        us=np.empty((6, S), dtype=dtype),
+    )
+
+
 def draw_step(
     rng: np.random.Generator, S: int, N: int, dtype=np.float32, out: StepNoise | None = None
 ) -> StepNoise:
-    """Variates for one update of S simulations of N members.
+    """Variates for one update of S simulations of N members, from numpy's ``rng``.
 
     ``out`` (a StepNoise of arrays of the right shapes) is refilled in place, which saves
     allocating and page-faulting fresh arrays every step; the values are the same.
     """
     if out is None:
-        out = StepNoise(
-            zm=np.empty((4, S, N), dtype=dtype),
-            um=np.empty((4, S, N), dtype=dtype),
-            zs=np.empty((6, S), dtype=dtype),
-            us=np.empty((6, S), dtype=dtype),
-        )
+        out = empty_step(S, N, dtype)
     rng.standard_normal(dtype=dtype, out=out.zm)
     rng.random(dtype=dtype, out=out.um)
     rng.standard_normal(dtype=dtype, out=out.zs)

@@ -25,6 +25,8 @@ import xarray as xr
 
 from alliance_risk.models import MODEL_VERSION
 from alliance_risk.models.errors import ScenarioError
+from alliance_risk.models.innovations import DESCRIPTION as RNG_DESCRIPTION
+from alliance_risk.models.innovations import SCHEME as RNG_SCHEME
 from alliance_risk.models.sampling import saltelli_rows
 from alliance_risk.models.scenario import Scenario, load_scenario, parse_scenario
 from alliance_risk.pipeline.defaults import DEFAULT_SIMS, DEFAULT_STORE
@@ -206,8 +208,18 @@ def _manifest(
         "target_se": target_se,
         "max_sims": max_sims,
         "extends": extends,
+        "rng_scheme": RNG_SCHEME,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _check_rng_scheme(scheme: object, what: str, fix: str) -> None:
+    """Blocks drawn under another random-number scheme cannot be mixed with new ones."""
+    if str(scheme) != RNG_SCHEME:
+        raise PlanError(
+            f"{what} was drawn under random-number scheme {scheme}; this version draws with "
+            f"scheme {RNG_SCHEME}, and one run cannot mix them: {fix}"
+        )
 
 
 def resume_run(
@@ -233,6 +245,11 @@ def resume_run(
             "differs — resume without a scenario or start a new run"
         )
     spec = RunSpec(**manifest["spec"])
+    _check_rng_scheme(
+        manifest.get("rng_scheme", "1"),
+        f"staged run {run_id}",
+        f"discard it (alliance-risk discard STORE {run_id}) and run again",
+    )
     with _client(client, scheduler, workers, executor) as c:
         return _complete(fs, run_id, sc, spec, manifest, progress, c)
 
@@ -258,6 +275,9 @@ def extend_run(
     base = fs.resolve(run_id)
     attrs = fs.run_attrs(base)
     sc = run_scenario(attrs)
+    _check_rng_scheme(
+        attrs.get("rng_scheme", "1"), f"run {base}", "run its scenario again with more simulations"
+    )
     old = RunSpec(sc.name, attrs["seed"], attrs["sims"], attrs["sampler"], attrs["block_size"])
     spec = dataclasses.replace(old, sims=sims)
     if spec.n_blocks <= old.n_blocks:
@@ -328,6 +348,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         "seed": spec.seed,
         "sampler": spec.sampler,
         "model_version": MODEL_VERSION,
+        "rng_scheme": RNG_SCHEME,
         "package_version": ds.attrs["package_version"],
         "scenario_sha256": sc.sha256,
         "status": "complete",
@@ -415,8 +436,8 @@ def _run_attrs(run_id, sc: Scenario, spec: RunSpec, manifest: dict, totals: dict
         "sampler": spec.sampler,
         "block_size": spec.block_size,
         "n_blocks": spec.n_blocks,
-        "rng": "numpy PCG64, SeedSequence(seed, spawn_key=(block, stream)); stream 0 "
-        "parameters, stream 1 innovations",
+        "rng": RNG_DESCRIPTION,
+        "rng_scheme": RNG_SCHEME,
         "keep_samples": bool(manifest["keep_samples"]),
         "target_se": manifest["target_se"] if manifest["target_se"] is not None else "none",
         "extends": manifest["extends"]["run_id"] if manifest["extends"] else "none",

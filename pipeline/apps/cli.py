@@ -123,10 +123,13 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     fs = open_store(args.store, create=False)
     cat = fs.catalog()
-    print(f"{'run id':<48} {'scenario':<22} {'sims':>11}  model  created")
-    for e in cat:  # entries before model 2 carry no model_version: they are model 1
-        model = e.get("model_version", "1")
-        print(f"{e['run_id']:<48} {e['scenario']:<22} {e['sims']:>11,}  {model:>5}  {e['created']}")
+    print(f"{'run id':<48} {'scenario':<22} {'sims':>11}  model  rng  created")
+    for e in cat:  # entries without model_version are model 1, without rng_scheme scheme 1
+        model, rng = e.get("model_version", "1"), e.get("rng_scheme", "1")
+        print(
+            f"{e['run_id']:<48} {e['scenario']:<22} {e['sims']:>11,}  {model:>5}  {rng:>3}  "
+            f"{e['created']}"
+        )
     staged = fs.staged_runs()
     if staged:
         print("\nincomplete (resume with `alliance-risk run --resume ID`, or `discard`):")

@@ -19,7 +19,6 @@ from scipy import special
 from alliance_risk.models.errors import AllianceRiskError
 from alliance_risk.models.kernel import KernelResult, nonfinite, simulate
 from alliance_risk.models.layout import CAUSE_NAMES
-from alliance_risk.models.noise import StepNoise
 from alliance_risk.models.sampling import (
     Sampler,
     saltelli_block,
@@ -46,19 +45,15 @@ def simulate_block(scenario: Scenario, spec: RunSpec, block: int, sink: Sink | N
     """
     t0 = time.perf_counter()
     p_rng, i_rng = block_rngs(spec.seed, block)
-    hook = None
-    if spec.sampler == "saltelli":
+    rows = None
+    if spec.sampler == "saltelli":  # A and AB rows share the A row's variates
         per_block = spec.block_size // saltelli_rows(scenario)
-        params, src = saltelli_block(scenario, spec.seed, block * per_block, per_block)
-
-        def hook(noise: StepNoise) -> StepNoise:  # A and AB rows share the A row's noise
-            return StepNoise(*(None if a is None else a[:, src] for a in noise))
-
+        params, rows = saltelli_block(scenario, spec.seed, block * per_block, per_block)
     else:
         sampler = cast(Sampler, spec.sampler)  # RunSpec checked it: mc, lhs or sobol
         params = sample_parameters(scenario, spec.block_size, p_rng, sampler)
     t1 = time.perf_counter()
-    res = simulate(scenario, params, i_rng, member_summary=BURDEN_BINS, noise_hook=hook)
+    res = simulate(scenario, params, i_rng, member_summary=BURDEN_BINS, noise_rows=rows)
     check_finite(scenario, spec, block, params, res)
     t2 = time.perf_counter()
     cluster = saltelli_rows(scenario) if spec.sampler == "saltelli" else 1

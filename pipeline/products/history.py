@@ -35,8 +35,14 @@ def scenario_runs(fs: ForecastStore, scenario: str) -> list[dict]:
     return [e for e in fs.catalog() if e.get("scenario") == scenario]
 
 
-def _identity(attrs: dict) -> tuple[str, str]:
-    return str(attrs.get("model_version", "1")), str(attrs.get("package_version", "?"))
+def _identity(attrs: dict) -> tuple[str, str, str]:
+    """(model version, package version, random-number scheme): what makes the code's part
+    of a run (runs before the scheme was recorded drew with scheme 1)."""
+    return (
+        str(attrs.get("model_version", "1")),
+        str(attrs.get("package_version", "?")),
+        str(attrs.get("rng_scheme", "1")),
+    )
 
 
 def history(fs: ForecastStore, scenario: str, years: tuple[float, ...] = (10.0,)) -> xr.Dataset:
@@ -217,12 +223,12 @@ def markdown_changes(rep: dict) -> str:
     scen = rep["scenario_changes"]
     lines.append(f"- scenario: {len(scen)} field(s) changed" if scen else "- scenario: unchanged")
     lines += [f"  - {s}" for s in scen[:20]] + (["  - ..."] if len(scen) > 20 else [])
-    (ma, pa), (mb, pb) = rep["model"]
-    same = (ma, pa) == (mb, pb)
+    (ma, pa, ra), (mb, pb, rb) = rep["model"]
+    same = (ma, pa, ra) == (mb, pb, rb)
     lines.append(
-        f"- model: unchanged (model {ma}, package {pa})"
+        f"- model: unchanged (model {ma}, package {pa}, random numbers {ra})"
         if same
-        else f"- model: model {ma} -> {mb}, package {pa} -> {pb}"
+        else f"- model: model {ma} -> {mb}, package {pa} -> {pb}, random numbers {ra} -> {rb}"
     )
     if rep["bridge"]:
         lines.append(f"- bridge run {rep['bridge']}: the old scenario under the new model")

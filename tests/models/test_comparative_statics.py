@@ -24,8 +24,8 @@ HORIZON = 40
 USA = "USA"
 
 
-def _run(sc, seed=7):
-    params = sample_parameters(sc, S, np.random.default_rng([seed, 1]))
+def _run(sc, seed=7, sims=S):
+    params = sample_parameters(sc, sims, np.random.default_rng([seed, 1]))
     return simulate(sc, params, np.random.default_rng([seed, 2]))
 
 
@@ -101,13 +101,16 @@ def test_a_weaker_european_posture_raises_conflict_onset(nato, base):
     assert_raises(base, _run(sc), onset)
 
 
-def test_a_us_pivot_raises_conflict_onset(nato, base):
+def test_a_us_pivot_raises_conflict_onset(nato):
+    """The effect on onset is small (about +0.26 points in 10 years): at S simulations its
+    expected z is about 3, a coin flip against Z; 4 S give z of 6 to 7 (seeds 7 and 8)."""
     pivot = nato.replace(
         parameters=_params(nato, pivot_rate=0.08),
         alliance={**nato.alliance.model_dump(), "hegemon_min_share": 0.2},
     )
-    assert_raises(base, _run(pivot), onset)
-    assert_raises(base, _run(pivot), series("local_balance"), sign=-1)
+    base, changed = _run(nato, sims=4 * S), _run(pivot, sims=4 * S)
+    assert_raises(base, changed, onset)
+    assert_raises(base, changed, series("local_balance"), sign=-1)
 
 
 def test_fewer_us_forces_forward_raise_conflict_onset(nato, base):
