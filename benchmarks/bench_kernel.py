@@ -89,10 +89,7 @@ def parts(sc, params, repeat: int) -> dict[str, float]:
     @jit
     def variates(draw, sn):  # what the fused step computes per simulation, alone
         for s in range(draw.rows.shape[0]):
-            S = draw.rows.shape[0]
-            innovations.fill_sim(
-                draw.seed, draw.gamma, 6, S, s, sn.zm, sn.um, sn.zs, sn.us, sn.words
-            )
+            innovations.fill_sim(draw.seed, draw.gamma, 6, s, sn.zm, sn.um, sn.zs, sn.us, sn.words)
 
     cases = {
         "transcendentals": lambda: transcendentals(setup, state, fused._fill_logit_py),

@@ -604,7 +604,7 @@ def _step(k, do_update, setup, state, noise, draw, sn, out, w, Y, EU, eb, EC):
         # ---- update to k + 1, with simulation s's variates in sn ----
         if inline:
             inn.fill_sim(
-                draw.seed, draw.gamma, k, S, draw.rows[s], sn.zm, sn.um, sn.zs, sn.us, sn.words
+                draw.seed, draw.gamma, k, draw.rows[s], sn.zm, sn.um, sn.zs, sn.us, sn.words
             )
         else:
             _copy_noise(s, noise, sn)

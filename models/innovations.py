@@ -12,7 +12,8 @@ arrays, and results stay bitwise independent of workers, order, resume and exten
 Layout of one simulation's update (``layout``'s ZM_*, UM_*, ZS_*, US_*): words
 [0, 2N + 3) hold 4N + 6 normals (two per word, low half first: zm[j, i] is normal
 j·N + i, zs[j] is normal 4N + j), words [2N + 3, 4N + 6) the 4N + 6 uniforms in the same
-order. Word index of (step k, simulation row r, word j) is (k·S + r)·(4N + 6) + j.
+order. Word index of (simulation row r, step k, word j) is (r·2^16 + k)·(4N + 6) + j: a
+simulation's variates do not depend on the size of its block or of the chunk it is stepped in.
 Normals: Marsaglia & Tsang's ziggurat (2000; 256 layers, 32-bit draws); a rejected draw
 takes fresh words from its own range (2^62 + variate·256 + attempt), so every variate
 consumes the same main word whatever happens. Uniforms: the top 24 bits of a half word
@@ -40,6 +41,8 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _M32 = np.uint64(0xFFFFFFFF)
 _REJECT = np.uint64(1 << 62)  # start of the rejection words' range
+MAX_STEPS = 1 << 16  # updates per simulation the word index has room for
+_STEPS = np.uint64(MAX_STEPS)
 
 
 class Innovations(NamedTuple):
@@ -159,13 +162,13 @@ def normal(h, key_seed, key_gamma, variate):
 
 
 @_inline
-def fill_sim(key_seed, key_gamma, k, S, row, zm, um, zs, us, wb):
-    """The variates of simulation ``row`` (of S) at update k into zm (4, N), um (4, N),
+def fill_sim(key_seed, key_gamma, k, row, zm, um, zs, us, wb):
+    """The variates of simulation ``row`` at update k into zm (4, N), um (4, N),
     zs (6,), us (6,) (C-contiguous), in the module's layout; ``wb`` is a (4N + 6,) uint64
     scratch for the words (hashed in one vectorisable loop, then converted)."""
     N = zm.shape[1]
     nz = 4 * N + 6
-    base = (np.uint64(k) * np.uint64(S) + np.uint64(row)) * np.uint64(nz)
+    base = (np.uint64(row) * _STEPS + np.uint64(k)) * np.uint64(nz)
     for j in range(nz):
         wb[j] = word(key_seed, key_gamma, base + np.uint64(j))
     fz, fu, m, half = zm.reshape(4 * N), um.reshape(4 * N), 4 * N, nz // 2
@@ -188,7 +191,7 @@ def _fill_step(key_seed, key_gamma, k, rows, zm, um, zs, us):
     one_zm, one_um = np.empty((4, N), zm.dtype), np.empty((4, N), um.dtype)
     one_zs, one_us = np.empty(6, zs.dtype), np.empty(6, us.dtype)
     for s in range(S):
-        fill_sim(key_seed, key_gamma, k, S, rows[s], one_zm, one_um, one_zs, one_us, wb)
+        fill_sim(key_seed, key_gamma, k, rows[s], one_zm, one_um, one_zs, one_us, wb)
         zm[:, s, :] = one_zm
         um[:, s, :] = one_um
         zs[:, s] = one_zs

@@ -216,7 +216,10 @@ def test_sobol_total_index_of_a_switched_off_coupling_is_zero(tmp_path):
     share, conf = ds["explained_share"].values, ds["explained_share_conf"].values
     names = list(ds["outcome"].values)
     assert 0 < share[names.index("cohesion_final")] < 1  # neither pure noise nor deterministic
-    assert np.all(np.isfinite(share)) and np.all(conf > 0)  # binary ones: ~0 at 79 points
+    assert conf[names.index("cohesion_final")] > 0
+    # binary ones: ~0 at 79 points; a rare one (dissolution) may have no event among the 79
+    # A rows, hence a covariance of exactly 0 in every bootstrap resample: 0 +- 0
+    assert np.all(np.isfinite(share)) and np.all(conf >= 0)
     cm = ds["sobol_s1_conditional_mean"].sel(outcome="cohesion_final")
     s1 = ds["sobol_s1"].sel(outcome="cohesion_final")
     np.testing.assert_allclose(cm, s1 / share[names.index("cohesion_final")])
