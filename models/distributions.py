@@ -126,8 +126,8 @@ class Normal(_Dist):
     def cdf(self, x):
         return special.ndtr((np.asarray(x, dtype=float) - self.mean_) / self.sd)
 
-    def ppf(self, u):
-        return self._frozen().ppf(u)
+    def ppf(self, u):  # closed form: freezing a scipy distribution per block costs more
+        return self.mean_ + self.sd * special.ndtri(np.asarray(u, dtype=float))
 
 
 class LogNormal(_Dist):
@@ -179,7 +179,7 @@ class LogNormal(_Dist):
 
     def ppf(self, u):
         mu, sigma = self.log_params
-        return np.exp(mu + sigma * _stats().norm.ppf(u))
+        return np.exp(mu + sigma * special.ndtri(np.asarray(u, dtype=float)))
 
 
 class Beta(_Dist):
@@ -241,8 +241,11 @@ class Triangular(_Dist):
         width = self.high - self.low
         return _stats().triang((self.mode - self.low) / width, loc=self.low, scale=width)
 
-    def ppf(self, u):
-        return self._frozen().ppf(u)
+    def ppf(self, u):  # scipy's triang._ppf, without freezing a distribution per block
+        u, width = np.asarray(u, dtype=float), self.high - self.low
+        c = (self.mode - self.low) / width
+        x = np.where(u < c, np.sqrt(c * u), 1.0 - np.sqrt((1.0 - c) * (1.0 - u)))
+        return self.low + width * x
 
 
 Simple = Annotated[
