@@ -8,6 +8,7 @@ when set, else Prefect's ephemeral API); ``serve`` serves the deployments.
 from __future__ import annotations
 
 import argparse
+import threading
 
 import alliance_risk.flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
 from alliance_risk.pipeline.apps.cli import print_headlines
@@ -62,6 +63,31 @@ def _precheck(scenarios: list[str], sims: int) -> None:
         raise PlanError(f"--sims must be > 0, got {sims}")
 
 
+def _boot_prefect_api() -> threading.Thread | None:
+    """Start Prefect's ephemeral API server now, in the background, when no API URL is set.
+
+    It boots in a subprocess for about 5 s (its own imports and database); started here it
+    boots while this process imports the flows, instead of after. Prefect's client then
+    finds it running: ``SubprocessASGIServer`` is one instance per port and ``start`` starts
+    it once. Call ``join`` on the thread before running a flow. A failed start is retried,
+    and reported, by Prefect's client as usual.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    boot = threading.Thread(target=SubprocessASGIServer().start, name="prefect-api", daemon=True)
+    boot.start()
+    return boot
+
+
+def _ready(boot: threading.Thread | None) -> None:
+    if boot is not None:
+        boot.join()
+
+
 def _print_runs(summaries: list[dict], store: str) -> None:
     from alliance_risk.pipeline.api import open_run
 
@@ -71,9 +97,11 @@ def _print_runs(summaries: list[dict], store: str) -> None:
 
 
 def _cmd_forecast(args) -> int:
+    _precheck(args.scenarios, args.sims)
+    boot = _boot_prefect_api()
     from alliance_risk.flows.forecast import forecast
 
-    _precheck(args.scenarios, args.sims)
+    _ready(boot)
     out = forecast(
         scenarios=args.scenarios,
         sims=args.sims,
@@ -90,9 +118,11 @@ def _cmd_forecast(args) -> int:
 
 
 def _cmd_cluster_run(args) -> int:
+    _precheck([args.scenario], args.sims)
+    boot = _boot_prefect_api()
     from alliance_risk.flows.cluster import cluster_run
 
-    _precheck([args.scenario], args.sims)
+    _ready(boot)
     out = cluster_run(
         scenario=args.scenario,
         sims=args.sims,
@@ -111,10 +141,12 @@ def _cmd_cluster_run(args) -> int:
 
 
 def _cmd_compare(args) -> int:
+    _precheck([args.baseline, *args.scenarios], args.sims)
+    boot = _boot_prefect_api()
     from alliance_risk.flows.compare import compare
     from alliance_risk.pipeline.store import open_store
 
-    _precheck([args.baseline, *args.scenarios], args.sims)
+    _ready(boot)
     out = compare(
         baseline=args.baseline,
         scenarios=args.scenarios or None,

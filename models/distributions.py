@@ -35,8 +35,10 @@ TABLE_Z = np.linspace(-7.2, 7.2, 16385)  # nodes in normal-quantile space (u in 
 @lru_cache(maxsize=256)
 def _quantile_table(frozen_key: tuple) -> np.ndarray:
     family, *args = frozen_key
-    dist = _stats().beta(*args) if family == "beta" else _stats().gamma(args[0], scale=args[1])
-    return dist.ppf(special.ndtr(TABLE_Z))
+    q = special.ndtr(TABLE_Z)  # scipy.stats' beta and gamma ppf are these special functions
+    if family == "beta":
+        return special.betaincinv(args[0], args[1], q)
+    return args[1] * special.gammaincinv(args[0], q)
 
 
 def _table_ppf(key: tuple, u) -> np.ndarray:

@@ -12,13 +12,20 @@ import warnings
 from typing import Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from alliance_risk.models.distributions import EDGE
 from alliance_risk.models.scenario import Scenario
 
 Sampler = Literal["mc", "lhs", "sobol"]
 SAMPLERS: tuple[str, ...] = ("mc", "lhs", "sobol")
+
+
+def _qmc():
+    """scipy.stats.qmc, imported when a quasi-random design is asked for: importing
+    scipy.stats costs about 0.5 s, paid otherwise by every Dask worker's first block."""
+    from scipy.stats import qmc
+
+    return qmc
 
 
 def unit_design(n: int, d: int, method: Sampler, rng: np.random.Generator) -> np.ndarray:
@@ -31,9 +38,9 @@ def unit_design(n: int, d: int, method: Sampler, rng: np.random.Generator) -> np
     if method == "mc":
         u = rng.random((n, d))
     elif method == "lhs":
-        u = qmc.LatinHypercube(d, rng=rng).random(n)
+        u = _qmc().LatinHypercube(d, rng=rng).random(n)
     elif method == "sobol":
-        u = qmc.Sobol(d, scramble=True, rng=rng).random(n)
+        u = _qmc().Sobol(d, scramble=True, rng=rng).random(n)
     else:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {method!r}")
     return np.clip(u, EDGE, 1.0 - EDGE)
@@ -75,7 +82,7 @@ def saltelli_unit(d: int, seed: int, first: int, count: int) -> np.ndarray:
     column j taken from B_i), B_i. Any range of base points can be produced on its own.
     """
     ss = np.random.SeedSequence(seed, spawn_key=(SALTELLI_STREAM,))
-    engine = qmc.Sobol(d=2 * d, scramble=True, seed=np.random.default_rng(ss))
+    engine = _qmc().Sobol(d=2 * d, scramble=True, seed=np.random.default_rng(ss))
     if first:
         engine.fast_forward(first)
     with warnings.catch_warnings():
