@@ -125,19 +125,33 @@ class ForecastStore:
         if (self.root / "zarr.json").exists():
             self._check_format()
         elif create:
-            if any(self.root.iterdir()):
+            if not self._skeleton_only():
                 raise StoreError(f"{self.root}: directory is not empty and not a store")
-            g = zarr.open_group(str(self.root), mode="w", zarr_format=3)
-            g.attrs.update(
-                alliance_risk_store=STORE_FORMAT,
-                schema_version=STORE_FORMAT,
-                catalog=[],
-                latest={},
-            )
-            g.create_group("runs").attrs.update(RUNS_ATTRS)
-            g.create_group("staging").attrs.update(description=STAGING_DESCRIPTION)
+            self._create()
         else:
             raise StoreError(f"{self.root}: not an alliance-risk store")
+
+    def _create(self) -> None:
+        """A new store whose root metadata appears at once, marker included: the children
+        first, then the root ``zarr.json`` by an atomic rename, so a reader that finds the
+        root finds an alliance-risk store (never a group still without its attributes)."""
+        zarr.open_group(str(self.root / "runs"), mode="w", attributes=RUNS_ATTRS)
+        zarr.open_group(
+            str(self.root / "staging"), mode="w", attributes={"description": STAGING_DESCRIPTION}
+        )
+        attrs = dict(
+            alliance_risk_store=STORE_FORMAT, schema_version=STORE_FORMAT, catalog=[], latest={}
+        )
+        _atomic_write(self.root / "zarr.json", group_doc(attrs))
+        fsync_path(self.root)
+
+    def _skeleton_only(self) -> bool:
+        """Whether the directory holds only what an interrupted ``_create`` leaves: empty
+        ``runs`` and ``staging`` groups, and no root metadata yet."""
+        entries = {p.name: p for p in self.root.iterdir()}
+        return set(entries) <= {"runs", "staging"} and all(
+            p.is_dir() and {c.name for c in p.iterdir()} <= {"zarr.json"} for p in entries.values()
+        )
 
     def _check_format(self) -> None:
         found = self._attrs().get("alliance_risk_store")

@@ -65,21 +65,26 @@ class ObjectForecastStore(ForecastStore):
             elif not create:
                 raise StoreError(f"{url}: no such store")
             else:
-                if self.fs.exists(self._key) and self.fs.ls(self._key):
+                if not self._skeleton_only():
                     raise StoreError(f"{url}: location is not empty and not a store")
-                g = zarr.open_group(
-                    self.url, mode="w", zarr_format=3, storage_options=self.storage_options
-                )
-                g.attrs.update(
-                    alliance_risk_store=STORE_FORMAT,
-                    schema_version=STORE_FORMAT,
-                    catalog=[],
-                    latest={},
-                )
-                self.format = STORE_FORMAT
+                # staging first, the root last and in one write with its marker: a reader that
+                # finds the root finds an alliance-risk store
                 self._put(f"{self.url}/staging/zarr.json", group_doc(STAGING_ATTRS))
+                root = dict(
+                    alliance_risk_store=STORE_FORMAT, schema_version=STORE_FORMAT, catalog=[]
+                )
+                self._put(f"{self.url}/zarr.json", group_doc(root | {"latest": {}}))
+                self.format = STORE_FORMAT
         except OSError as exc:
             raise TransientStoreError(f"{url}: cannot reach the store ({exc})") from None
+
+    def _skeleton_only(self) -> bool:
+        """Whether the location is empty or holds only what an interrupted creation leaves
+        (the staging group's metadata, no root yet)."""
+        if not self.fs.exists(self._key):
+            return True
+        keys = {k.removeprefix(self._key).strip("/") for k in self.fs.find(self._key)}
+        return keys <= {"staging/zarr.json"}
 
     # ---- the catalog: one commit record per publication ----------------------------------
     def _entries(self, kind: str) -> list[dict]:

@@ -134,6 +134,25 @@ def test_object_store_errors_are_one_line(s3):
         open_store("nosuchprotocol://x/y.zarr")
 
 
+def test_a_new_s3_store_has_its_root_last_and_an_interrupted_one_is_completed(s3):
+    """The root zarr.json is written last, in one PUT with the store's marker; a location
+    holding only what an interrupted creation leaves (staging's metadata) is completed."""
+    import s3fs
+
+    prefix, options = s3
+    url = f"{prefix}/new.zarr"
+    open_store(url, storage_options=options)
+    fs = s3fs.S3FileSystem(**options)
+    key = url.removeprefix("s3://")
+    assert json.loads(fs.cat(f"{key}/zarr.json"))["attributes"]["alliance_risk_store"] > 0
+    fs.rm(f"{key}/zarr.json")  # as a creation killed before its last write
+    fs.invalidate_cache()
+    assert open_store(url, storage_options=options).catalog() == []
+    fs.pipe(f"{prefix.removeprefix('s3://')}/other.zarr/x", b"1")
+    with pytest.raises(StoreError, match="location is not empty and not a store"):
+        open_store(f"{prefix}/other.zarr", storage_options=options)
+
+
 @pytest.mark.slow
 def test_concurrent_publishers_on_s3_lose_no_entry(s3, tmp_path):
     """4 processes commit runs into one S3 store at the same moment: all are catalogued and

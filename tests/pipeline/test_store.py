@@ -259,3 +259,33 @@ def test_concurrent_publishers_on_a_local_store_lose_no_entry(tmp_path):
     assert sorted(fs.catalog_ids()) == sorted(ids) and len(set(ids)) == 4
     for rid in ids:
         assert float(fs.open_run(rid)["p_intact"][-1]) > 0
+
+
+def test_a_store_being_created_is_never_seen_without_its_marker(tmp_path):
+    """The root metadata appears at once, with the store's marker: a reader polling while
+    stores are created never finds a root that is not an alliance-risk store (the race a
+    monitoring process, or the fault test's probe, ran into). An interrupted creation
+    (groups, no root yet) is completed on the next open."""
+    import threading
+
+    roots = [tmp_path / f"s{i}.zarr" for i in range(150)]
+    seen, errors = 0, []
+
+    def create():
+        for root in roots:
+            ForecastStore(root)
+
+    maker = threading.Thread(target=create)
+    maker.start()
+    while maker.is_alive():
+        for root in roots:
+            if (root / "zarr.json").exists():
+                try:
+                    ForecastStore(root, create=False)
+                    seen += 1
+                except StoreError as exc:
+                    errors.append(str(exc))
+    maker.join()
+    assert seen > 0 and errors == []
+    (roots[0] / "zarr.json").unlink()  # as a creation killed before its last write
+    assert ForecastStore(roots[0]).catalog() == []
