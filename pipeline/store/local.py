@@ -135,10 +135,10 @@ class ForecastStore:
         """A new store whose root metadata appears at once, marker included: the children
         first, then the root ``zarr.json`` by an atomic rename, so a reader that finds the
         root finds an alliance-risk store (never a group still without its attributes)."""
-        zarr.open_group(str(self.root / "runs"), mode="w", attributes=RUNS_ATTRS)
-        zarr.open_group(
-            str(self.root / "staging"), mode="w", attributes={"description": STAGING_DESCRIPTION}
-        )
+        children = {"runs": RUNS_ATTRS, "staging": {"description": STAGING_DESCRIPTION}}
+        for name, child in children.items():
+            (self.root / name).mkdir(exist_ok=True)
+            _atomic_write(self.root / name / "zarr.json", group_doc(child))
         attrs = dict(
             alliance_risk_store=STORE_FORMAT, schema_version=STORE_FORMAT, catalog=[], latest={}
         )
