@@ -4,9 +4,11 @@ Loops over simulations and members are compiled, so the temporaries of the vecto
 reference (dozens of (S, N) arrays per step) stay in registers. The formulas are not
 written here: every one is a call to ``equations``, inlined into these loops, whose
 source the reference compiles as float64 ufuncs. The state, the constants and the outputs
-travel as typed records (``kernel.Setup``, ``kernel.State``, ``noise.StepNoise`` and
-``Outputs`` below). Stored state is the working dtype (float32 by default); in float64 the
-two steps agree on every output (tests/models/test_backends.py).
+travel as typed records (``kernel.Setup``, ``kernel.State``, ``Outputs`` below). Each
+simulation's variates are computed in the loop from the block's key (``innovations.Draw``)
+into a small scratch (``innovations.SimNoise``), or copied there from a ``noise.StepNoise``
+of arrays when a hook transforms them. Stored state is the working dtype (float32 by
+default); in float64 the two steps agree on every output (tests/models/test_backends.py).
 """
 
 from __future__ import annotations
