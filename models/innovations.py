@@ -198,7 +198,7 @@ def _fill_step(key_seed, key_gamma, k, rows, zm, um, zs, us):
         us[:, s] = one_us
 
 
-def fill_step(inn: Innovations, k: int, rows: np.ndarray, out) -> None:
+def fill_step(inn: Innovations | Draw, k: int, rows: np.ndarray, out) -> None:
     """Update k's variates of every simulation into ``out`` (a noise.StepNoise of arrays
     (4, S, N), (4, S, N), (6, S), (6, S)): row s gets simulation ``rows[s]``'s variates."""
     _fill_step(inn.seed, inn.gamma, k, rows, out.zm, out.um, out.zs, out.us)

@@ -456,15 +456,14 @@ def _simulate_chunk(
         else None
     )
     inline = backend == "numba" and noise_hook is None
-    key = innovations.Innovations(draw.seed, draw.gamma)
     buffer = None if inline else empty_step(S, N, dtype)
     for k in range(T + 1):
-        if inline:  # the fused step computes each simulation's variates itself
+        if buffer is None:  # the fused step computes each simulation's variates itself
             step(k, setup, state, None, rec, ev, em, snap, summary, draw=draw if k < T else None)
         else:
             noise = None
-            if k < T and buffer is not None:
-                innovations.fill_step(key, k, draw.rows, buffer)
+            if k < T:
+                innovations.fill_step(draw, k, draw.rows, buffer)
                 noise = buffer if noise_hook is None else noise_hook(buffer)
             step(k, setup, state, noise, rec, ev, em, snap, summary)
         if k < T and tl.actions:

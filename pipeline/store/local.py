@@ -135,14 +135,9 @@ class ForecastStore:
         """A new store whose root metadata appears at once, marker included: the children
         first, then the root ``zarr.json`` by an atomic rename, so a reader that finds the
         root finds an alliance-risk store (never a group still without its attributes)."""
-        children = {"runs": RUNS_ATTRS, "staging": {"description": STAGING_DESCRIPTION}}
-        for name, child in children.items():
-            (self.root / name).mkdir(exist_ok=True)
-            _atomic_write(self.root / name / "zarr.json", group_doc(child))
-        attrs = dict(
-            alliance_risk_store=STORE_FORMAT, schema_version=STORE_FORMAT, catalog=[], latest={}
-        )
-        _atomic_write(self.root / "zarr.json", group_doc(attrs))
+        for name, attrs in (("runs", RUNS_ATTRS), ("staging", STAGING_ATTRS)):
+            self._put(self.root / name / "zarr.json", group_doc(attrs))
+        self._put(self.root / "zarr.json", new_root_doc())
         fsync_path(self.root)
 
     def _skeleton_only(self) -> bool:
@@ -444,6 +439,16 @@ STATS = "stats"  # a run's subgroup of folded statistics
 STAGING_DESCRIPTION = "runs in progress (private): one group each, blocks as byte arrays"
 STAGING_ATTRS = {"description": STAGING_DESCRIPTION}
 RUNS_ATTRS = {"description": "published runs, one group each"}
+
+
+def new_root_doc() -> bytes:
+    """The root ``zarr.json`` of a new, empty store: written last, in one write, when a
+    store is created (so its marker comes with it)."""
+    return group_doc(
+        dict(alliance_risk_store=STORE_FORMAT, schema_version=STORE_FORMAT, catalog=[], latest={})
+    )
+
+
 BLOCKS_ATTRS = {"description": "completed blocks: each an .npz of statistics as bytes"}
 CHECKSUM_KEY = "_sha256"  # inside every .npz the store writes: sha256 of the other arrays
 

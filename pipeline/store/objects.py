@@ -25,6 +25,7 @@ from alliance_risk.pipeline.store.local import (
     ForecastStore,
     StoreError,
     TransientStoreError,
+    new_root_doc,
     quiet_consolidated,
     record_checksums,
 )
@@ -70,10 +71,7 @@ class ObjectForecastStore(ForecastStore):
                 # staging first, the root last and in one write with its marker: a reader that
                 # finds the root finds an alliance-risk store
                 self._put(f"{self.url}/staging/zarr.json", group_doc(STAGING_ATTRS))
-                root = dict(
-                    alliance_risk_store=STORE_FORMAT, schema_version=STORE_FORMAT, catalog=[]
-                )
-                self._put(f"{self.url}/zarr.json", group_doc(root | {"latest": {}}))
+                self._put(f"{self.url}/zarr.json", new_root_doc())
                 self.format = STORE_FORMAT
         except OSError as exc:
             raise TransientStoreError(f"{url}: cannot reach the store ({exc})") from None
