@@ -57,14 +57,14 @@ class Scratch(NamedTuple):
     new_b: np.ndarray  # burden at k + 1, before it is stored
     flags: np.ndarray
     acc: np.ndarray  # (N_MSUM, N) per-member sums of this step
-    hacc: np.ndarray  # (N, bins) burden histogram of this step
+    hacc: np.ndarray  # (N, bins) int32 burden histogram of this step (half the cache lines)
 
 
 def scratch(n_members: int, bins: int) -> Scratch:
     N = n_members
     vec = [np.empty(N) for _ in range(10)]
     return Scratch._make(
-        [*vec, np.empty(N, dtype=np.bool_), np.zeros((L.N_MSUM, N)), np.zeros((N, bins), np.int64)]
+        [*vec, np.empty(N, dtype=np.bool_), np.zeros((L.N_MSUM, N)), np.zeros((N, bins), np.int32)]
     )
 
 
@@ -299,7 +299,8 @@ def _summarise(s, k, setup, state, out, w, acc, hacc):
         acc[5, i] += c * c
         acc[6, i] += b
         acc[7, i] += b * b
-        j = min(max(int((b - out.hist_low) * out.hist_inv_width), 0), nbins - 1)
+    for i in range(ms.shape[2]):  # the histogram's scatter apart, so the sums vectorise
+        j = min(max(int((ms[L.MS_B, s, i] - out.hist_low) * out.hist_inv_width), 0), nbins - 1)
         hacc[i, j] += 1
 
 

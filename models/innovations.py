@@ -178,8 +178,9 @@ def fill_sim(key_seed, key_gamma, k, row, zm, um, zs, us, wb):
     for n in range(m, nz):
         h = (wb[n >> 1] >> np.uint64(32 * (n & 1))) & _M32
         zs[n - m] = normal(h, key_seed, key_gamma, base + np.uint64(n))
-    for n in range(m):
-        fu[n] = uniform24((wb[half + (n >> 1)] >> np.uint64(32 * (n & 1))) & _M32)
+    for p in range(m // 2):  # word half + p holds uniforms 2p (low half) and 2p + 1
+        w = wb[half + p]
+        fu[2 * p], fu[2 * p + 1] = uniform24(w & _M32), uniform24(w >> np.uint64(32))
     for n in range(m, nz):
         us[n - m] = uniform24((wb[half + (n >> 1)] >> np.uint64(32 * (n & 1))) & _M32)
 

@@ -144,3 +144,43 @@ def test_chunked_stepping_changes_no_result():
         np.testing.assert_array_equal(r.member_events["withdrawal_step"],
                                       runs[0].member_events["withdrawal_step"])  # fmt: skip
         np.testing.assert_array_equal(r.final_burden, runs[0].final_burden)
+
+
+def _words_numpy(key: inn.Innovations, index: np.ndarray) -> np.ndarray:
+    """SplitMix64 word(i) = mix64(seed + (i + 1) gamma), in numpy's wrapping uint64."""
+    with np.errstate(over="ignore"):
+        z = key.seed + (index + np.uint64(1)) * key.gamma
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def test_the_layout_is_the_documented_one():
+    """Scheme 2's layout, recomputed in numpy from the module docstring: word index
+    (row * 2^16 + k) * (4N + 6) + j; normal n from half word n of the first 2N + 3 words
+    (low half first), uniform n from half word n of the rest, the top 24 bits over 2^24;
+    a normal whose draw lies in its ziggurat layer's core is j * WN[idx]. Pins the stored
+    variates of every scheme-2 run: a change to the kernel's loops that moved a variate
+    fails here."""
+    S, N, k = 257, 7, 39
+    nz = 4 * N + 6
+    key = inn.innovations(np.random.default_rng(5))
+    rows = np.arange(S, dtype=np.int64) * 3 + 1
+    out = empty_step(S, N, np.float64)
+    inn.fill_step(key, k, rows, out)
+    base = (rows.astype(np.uint64) * np.uint64(inn.MAX_STEPS) + np.uint64(k)) * np.uint64(nz)
+    words = _words_numpy(key, base[:, None] + np.arange(nz, dtype=np.uint64)[None, :])
+    halves = np.stack([words & np.uint64(0xFFFFFFFF), words >> np.uint64(32)], axis=-1)
+    halves = halves.reshape(S, 2 * nz)  # half word n of a simulation's update
+    u = (halves[:, nz:] >> np.uint64(8)).astype(np.float64) / 2**24
+    h = halves[:, :nz]
+    idx = (h & np.uint64(0xFF)).astype(np.int64)
+    j = (h >> np.uint64(8)).astype(np.int64) - (1 << 23)
+    core = np.abs(j) < inn.KN[idx]
+    z = np.where(core, j * inn.WN[idx], np.nan)
+    got_z = np.concatenate([out.zm.transpose(1, 0, 2).reshape(S, 4 * N), out.zs.T], axis=1)
+    got_u = np.concatenate([out.um.transpose(1, 0, 2).reshape(S, 4 * N), out.us.T], axis=1)
+    np.testing.assert_array_equal(got_u, u)
+    np.testing.assert_array_equal(got_z[core], z[core])
+    assert 0.005 < 1 - core.mean() < 0.03  # the rejection loop decides the rest (about 1.4%)
+    assert np.all(np.isfinite(got_z))
