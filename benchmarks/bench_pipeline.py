@@ -30,13 +30,20 @@ from alliance_risk.models.kernel import simulate
 from alliance_risk.models.sampling import sample_parameters
 from alliance_risk.models.scenario import load_scenario
 from alliance_risk.pipeline.api import run_forecast
+from alliance_risk.pipeline.outputs import BURDEN_BINS
 
 
-def kernel_rate(block: int) -> float:
+def kernel_rate(block: int, summary: bool = False) -> float:
+    """One core, in process: the bare kernel, or (``summary``) as a block calls it, with
+    the per-member sums and burden histogram the pipeline stores."""
     sc = load_scenario("nato-2025")
     params = sample_parameters(sc, block, np.random.default_rng(1))
-    simulate(sc, params[:64], np.random.default_rng(0))
-    best = min(_timed(lambda: simulate(sc, params, np.random.default_rng(2))) for _ in range(3))
+    ms = BURDEN_BINS if summary else None
+    simulate(sc, params[:64], np.random.default_rng(0), member_summary=ms)
+    best = min(
+        _timed(lambda: simulate(sc, params, np.random.default_rng(2), member_summary=ms))
+        for _ in range(3)
+    )
     return block / best
 
 
@@ -153,8 +160,11 @@ def main() -> None:
     ap.add_argument("--block-size", type=int, default=10_000)
     ap.add_argument("--json")
     args = ap.parse_args()
-    kr = kernel_rate(args.block_size)
-    print(f"kernel only (one core, block {args.block_size}): {kr:,.0f} sims/s")
+    kr, ks = kernel_rate(args.block_size), kernel_rate(args.block_size, summary=True)
+    print(
+        f"kernel only (one core, block {args.block_size}): {kr:,.0f} sims/s; as a block calls "
+        f"it (with the member summaries): {ks:,.0f} sims/s"
+    )
     together = kernel_rate_together(args.block_size, max(args.workers))
     print(
         f"kernel only, {max(args.workers)} processes at once: {sum(together):,.0f} sims/s in all "
@@ -167,6 +177,7 @@ def main() -> None:
         for w in args.workers:
             r = measure(w, args.sims, args.block_size, root)
             r["per_worker_vs_kernel"] = r["sims_per_s"] / w / kr
+            r["per_worker_vs_kernel_with_summaries"] = r["sims_per_s"] / w / ks
             rows.append(r)
             print(
                 f"{w} worker(s): {r['sims']:,} sims in {r['seconds']:.1f} s = "
@@ -176,6 +187,11 @@ def main() -> None:
                 f" kernel speed in the workers {r['sims'] / r['kernel_seconds']:,.0f} sims/s per"
                 f" worker; peak RSS client {r['peak_client_mib']:.0f} MiB, worker "
                 f"{r['peak_worker_mib']:.0f} MiB; run group {r['run_store_kib']:.0f} KiB"
+            )
+            print(
+                f"  end to end over {w} x the kernel-only rate: {r['per_worker_vs_kernel']:.2f} "
+                f"(bare kernel), {r['per_worker_vs_kernel_with_summaries']:.2f} (kernel with "
+                "the member summaries, as the blocks run it)"
             )
             print(stage_table(r))
         if len(rows) >= 2:
@@ -189,7 +205,12 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"kernel_sims_per_s": kr, "runs": rows}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {"kernel_sims_per_s": kr, "kernel_with_summaries_sims_per_s": ks, "runs": rows},
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -81,17 +81,22 @@ def forecast(
         else:
             rid = run_id_for(sc.name, day, run_seed)
             res = simulate(sc, rid, sims, run_seed, store, scheduler, workers, target_se=target_se)
-        record_artifact(
-            artifact_key("forecast", sc.name),
-            headline_markdown(res, store),
-            f"{sc.name} forecast, {day}",
-        )
-        record_artifact(
-            artifact_key("history", sc.name),
-            history_markdown(store, sc.name),
-            f"{sc.name}: headlines across runs and what changed, {day}",
-        )
+        # the artifacts and the questions' log at once (each is a few API calls)
+        recorded = [
+            record_artifact.submit(
+                artifact_key("forecast", sc.name),
+                headline_markdown(res, store),
+                f"{sc.name} forecast, {day}",
+            ),
+            record_artifact.submit(
+                artifact_key("history", sc.name),
+                history_markdown(store, sc.name),
+                f"{sc.name}: headlines across runs and what changed, {day}",
+            ),
+        ]
         questions = log_open_questions(store, res.run_id)
+        for r in recorded:
+            r.result()
         out.append(summary(res) | {"questions": questions})
     return out
 

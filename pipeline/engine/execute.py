@@ -51,20 +51,43 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         finally:
             client.close()
         return
+    with local_cluster(workers) as cluster, Client(cluster) as c:
+        yield c
+
+
+def local_cluster(workers: int | None = None) -> LocalCluster:
+    """The pipeline's LocalCluster: ``workers`` single-threaded worker processes (default
+    one per core), started with the malloc settings below."""
     n = workers or max(os.cpu_count() or 1, 1)
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
-    with (
-        dask.config.set(environ),
-        LocalCluster(
+    with dask.config.set(environ):
+        return LocalCluster(
             n_workers=n,
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",
             silence_logs=40,
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
+        )
+
+
+def warm_workers(client: Client) -> None:
+    """Have every worker import the kernel and load its compiled code now (numba's cache:
+    1-2 s per fresh process), so a run's first blocks do not wait for it."""
+    client.run(_warm)
+
+
+def _warm() -> None:
+    import numpy as np
+
+    from alliance_risk.models.kernel import simulate
+    from alliance_risk.models.sampling import sample_parameters
+    from alliance_risk.models.scenario import load_scenario
+    from alliance_risk.pipeline.outputs import BURDEN_BINS
+
+    _tune_malloc()
+    sc = load_scenario("nato-2025")
+    params = sample_parameters(sc, 2, np.random.default_rng(0))
+    simulate(sc, params, np.random.default_rng(0), member_summary=BURDEN_BINS)
 
 
 def _connect_timeout() -> float:

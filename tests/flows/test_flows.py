@@ -206,3 +206,42 @@ def test_interrupted_cluster_run_resumes_its_blocks(tmp_path, scheduler, prefect
     assert dataset_digest(fs.open_run("crash-1")) == dataset_digest(clean.dataset)
     again = cluster_run(**rerun)
     assert again["blocks_run"] == 0  # a retry after success is a no-op
+
+
+def test_forecast_command_runs_the_flow_on_its_own_head_started_cluster(tmp_path, prefect_api):
+    """``alliance-risk forecast`` without a scheduler starts its LocalCluster while Prefect
+    starts, hands the flow its address (the flow run's ``scheduler`` parameter), publishes
+    the run, and closes the cluster when it ends: no process of it outlives the command."""
+    import psutil
+    from prefect import get_client
+
+    store = tmp_path / "cli.zarr"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    env.pop("DASK_SCHEDULER_ADDRESS", None)
+    cmd = [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "forecast", "nato-2025"]
+    cmd += ["--sims", "2000", "--store", str(store), "--workers", "1"]
+    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    children: set[int] = set()
+    while proc.poll() is None:  # the cluster's processes, as they come and go
+        try:
+            children |= {c.pid for c in proc.children(recursive=True)}
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    (run,) = open_store(store, create=False).catalog_ids()
+    assert run.encode() in out
+    assert children, "the command started no cluster of its own"
+    assert not [
+        p for p in children if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+    ]
+
+    async def parameters():
+        async with get_client() as c:
+            (fr,) = await c.read_flow_runs(limit=1, sort="START_TIME_DESC")
+            return fr.parameters
+
+    import asyncio
+
+    assert asyncio.run(parameters())["scheduler"].startswith("tcp://127.0.0.1:")
