@@ -8,7 +8,10 @@ when set, else Prefect's ephemeral API); ``serve`` serves the deployments.
 from __future__ import annotations
 
 import argparse
+import functools
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import alliance_risk.flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
 from alliance_risk.pipeline.apps.cli import print_headlines
@@ -142,82 +145,83 @@ def _print_runs(summaries: list[dict], store: str) -> None:
         print(f"stored in {s['store_path']}")
 
 
-def _cmd_forecast(args) -> int:
-    _precheck(args.scenarios, args.sims)
+@contextmanager
+def _flow_session(args, load: Callable[[], Callable]) -> Iterator[Callable]:
+    """The flow ``load`` imports, ready to call with the command's scheduler and workers:
+    Prefect's API and the head-started cluster boot while it is imported; the cluster is
+    closed when the block ends."""
     boot = _boot_prefect_api()
     head = _HeadStart(args.scheduler, args.workers)
-    from alliance_risk.flows.forecast import forecast
-
+    flow = load()
     _ready(boot)
     try:
+        yield functools.partial(
+            flow, scheduler=head.scheduler(args.scheduler), workers=args.workers
+        )
+    finally:
+        head.close()
+
+
+def _given(args, *names: str) -> dict:
+    """The flow parameters of these names, as the command line gave them."""
+    return {n: getattr(args, n) for n in names}
+
+
+def _forecast_flow():
+    from alliance_risk.flows.forecast import forecast
+
+    return forecast
+
+
+def _cluster_run_flow():
+    from alliance_risk.flows.cluster import cluster_run
+
+    return cluster_run
+
+
+def _compare_flow():
+    from alliance_risk.flows.compare import compare
+
+    return compare
+
+
+def _cmd_forecast(args) -> int:
+    _precheck(args.scenarios, args.sims)
+    with _flow_session(args, _forecast_flow) as forecast:
         out = forecast(
             scenarios=args.scenarios,
-            sims=args.sims,
-            seed=args.seed,
-            seed_policy=args.seed_policy,
-            store=args.store,
-            scheduler=head.scheduler(args.scheduler),
-            workers=args.workers,
-            target_se=args.target_se,
+            **_given(args, "sims", "seed", "seed_policy", "store", "target_se"),
             extend_latest=args.extend_latest,
         )
         _print_runs(out, args.store)
-    finally:
-        head.close()
     return 0
 
 
 def _cmd_cluster_run(args) -> int:
     _precheck([args.scenario], args.sims)
-    boot = _boot_prefect_api()
-    head = _HeadStart(args.scheduler, args.workers)
-    from alliance_risk.flows.cluster import cluster_run
-
-    _ready(boot)
-    try:
+    with _flow_session(args, _cluster_run_flow) as cluster_run:
         out = cluster_run(
             scenario=args.scenario,
-            sims=args.sims,
-            seed=args.seed,
-            scheduler=head.scheduler(args.scheduler),
-            store=args.store,
-            sampler=args.sampler,
-            block_size=args.block_size,
-            keep_samples=args.keep_samples,
+            **_given(args, "sims", "seed", "store", "sampler", "block_size", "keep_samples"),
             run_id=args.run_id,
-            workers=args.workers,
         )
         _print_runs([out], args.store)
         print(out["run_id"])
-    finally:
-        head.close()
     return 0
 
 
 def _cmd_compare(args) -> int:
     _precheck([args.baseline, *args.scenarios], args.sims)
-    boot = _boot_prefect_api()
-    head = _HeadStart(args.scheduler, args.workers)
-    from alliance_risk.flows.compare import compare
-    from alliance_risk.pipeline.store import open_store
-
-    _ready(boot)
-    try:
+    with _flow_session(args, _compare_flow) as compare:
         out = compare(
             baseline=args.baseline,
             scenarios=args.scenarios or None,
-            sims=args.sims,
-            seed=args.seed,
-            store=args.store,
-            scheduler=head.scheduler(args.scheduler),
-            workers=args.workers,
-            block_size=args.block_size,
+            **_given(args, "sims", "seed", "store", "block_size"),
         )
-    finally:
-        head.close()
-    ds = open_store(args.store, create=False).open_product("comparisons", out["comparison_id"])
     from alliance_risk.flows.compare import comparison_markdown
+    from alliance_risk.pipeline.store import open_store
 
+    ds = open_store(args.store, create=False).open_product("comparisons", out["comparison_id"])
     print(comparison_markdown(out["comparison_id"], ds))
     return 0
 
