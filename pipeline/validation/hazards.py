@@ -1,7 +1,8 @@
 """Hazards of pact termination and member exit estimated from an ATOP history view.
 
 A log-linear Poisson model on pact-years (termination: bilateral, an old pact of 30 years
-or more, a year in which the treaty's stated term or a renewal period runs out) and
+or more, a year in which the treaty's stated term or a renewal period runs out, the log of
+the number of members at the time, up to the view's last year) and
 member-years of multilateral pacts (exit: an old pact, the member's Leeds & Savun threat
 score), with covariates known at the time. Fitted by Newton's method with a small ridge
 on the slopes, so a view with few events still gives finite, shrunk estimates. Everything
@@ -18,13 +19,19 @@ from alliance_risk.pipeline.validation.atop import FIRST_YEAR, History, Pact
 
 OLD = 30  # years: pacts this old end far less often (0.9%/yr against 3-6%/yr, ATOP 1945-2016)
 RIDGE = 1.0
-TERMS = ("const", "bilateral", "old", "term_due")
+TERMS = ("const", "bilateral", "old", "term_due", "log_members")
 EXIT_TERMS = ("const", "old", "threat")
 
 
 def pact_features(history: History, pact: Pact, year: int) -> np.ndarray:
+    """Termination covariates of ``pact`` in ``year``. Its membership is the one known at
+    ``min(year, history.last_year)``: a forecast's later years take the origin's. A pact of
+    many members ends only when all of them let it (an exit does not end it), so size is a
+    covariate of its own beside the bilateral class."""
     old = float(year - pact.begyr >= OLD)
-    return np.array([1.0, float(pact.bilateral), old, float(pact.term_due(year))])
+    n = len(pact.members_at(min(year, history.last_year)))
+    size = np.log(max(n, 2))
+    return np.array([1.0, float(pact.bilateral), old, float(pact.term_due(year)), size])
 
 
 def exit_features(history: History, pact: Pact, members, year: int) -> np.ndarray:
