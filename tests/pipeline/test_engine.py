@@ -290,3 +290,30 @@ def test_a_retried_adaptive_run_resumes_after_it_grew(tmp_path):
         run_forecast(sc, sims=BLOCK, run_id="adaptive-1", **{**kw, "seed": 4}, target_se=0.4)
     res = run_forecast(sc, sims=BLOCK, target_se=0.4, run_id="adaptive-1", **kw)
     assert res.sims == 2 * BLOCK and res.blocks_run == 2
+
+
+def test_the_pipelines_workers_run_without_the_profiler_and_with_warm_code(client):
+    """The LocalCluster the pipeline starts: distributed's statistical profiler off (it
+    holds the GIL 100 times a second while the kernel waits for it), the malloc settings
+    in the workers' environment, and warm_workers leaves every worker with the kernel
+    loaded."""
+    import dask
+
+    from alliance_risk.pipeline.engine.execute import WORKER_MALLOC, warm_workers
+
+    def facts(dask_worker):
+        return (
+            dask.config.get("distributed.worker.profile.enabled"),
+            "profile" in dask_worker.periodic_callbacks,
+            {k: os.environ.get(k) for k in WORKER_MALLOC},
+            "alliance_risk.models.kernel" in sys.modules,
+        )
+
+    before = client.run(facts)
+    warm_workers(client)
+    after = client.run(facts)
+    assert len(after) == 2
+    for enabled, profiling, environ, _ in before.values():
+        assert enabled is False and not profiling
+        assert environ == {k: str(v) for k, v in WORKER_MALLOC.items()}
+    assert all(loaded for *_, loaded in after.values())
