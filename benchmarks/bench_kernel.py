@@ -3,9 +3,10 @@
 Reports simulations per second for: the random-variate floor (numpy drawing the variates
 of a run alone, into arrays), the float64 numpy baseline (what a user would write: the
 reference step in float64 with float64 variates), the float32 numpy reference, and the
-fused numba step; plus parameter sampling. The fused step computes its variates in its
-loop (counter-based, ``models/innovations.py``); the floor is what drawing them with numpy
-alone costs.
+fused numba step, bare and with the per-member summaries a pipeline block computes (sums and
+a 300-bin burden histogram per member and step); plus parameter sampling. The fused step
+computes its variates in its loop (counter-based, ``models/innovations.py``); the floor is
+what drawing them with numpy alone costs.
 ``--parts`` adds the time of each part of the fused step per simulation (each part driven
 alone over the block, on the state after 6 updates). Usage:
 
@@ -134,6 +135,9 @@ def main() -> None:
             sc, params, np.random.default_rng(2), backend="numpy"
         ),
         "numba_fused": lambda: simulate(sc, params, np.random.default_rng(2), backend="numba"),
+        "numba_fused_summaries": lambda: simulate(
+            sc, params, np.random.default_rng(2), member_summary=(0.0, 15.0, 300)
+        ),
         "sample_parameters_mc": lambda: sample_parameters(sc, S, np.random.default_rng(1)),
     }
     res = {name: S / best_of(fn, args.repeat) for name, fn in cases.items()}
