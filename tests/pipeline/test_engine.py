@@ -292,28 +292,30 @@ def test_a_retried_adaptive_run_resumes_after_it_grew(tmp_path):
     assert res.sims == 2 * BLOCK and res.blocks_run == 2
 
 
-def test_the_pipelines_workers_run_without_the_profiler_and_with_warm_code(client):
-    """The LocalCluster the pipeline starts: distributed's statistical profiler off (it
-    holds the GIL 100 times a second while the kernel waits for it), the malloc settings
-    in the workers' environment, and warm_workers leaves every worker with the kernel
-    loaded."""
+def test_the_pipelines_workers_run_without_the_profiler_and_with_warm_code():
+    """A LocalCluster as the pipeline starts it: distributed's statistical profiler off (it
+    holds the GIL 100 times a second while the kernel waits for it); a fresh worker has not
+    loaded the kernel, and after warm_workers it has, with glibc's malloc thresholds set
+    (``mallopt``: the nanny's environment may carry the parent's MALLOC_TRIM_THRESHOLD_)."""
     import dask
 
-    from alliance_risk.pipeline.engine.execute import WORKER_MALLOC, warm_workers
+    from alliance_risk.pipeline.engine.execute import local_cluster, warm_workers
 
     def facts(dask_worker):
+        from alliance_risk.models import fused
+        from alliance_risk.pipeline.engine import execute
+
         return (
             dask.config.get("distributed.worker.profile.enabled"),
             "profile" in dask_worker.periodic_callbacks,
-            {k: os.environ.get(k) for k in WORKER_MALLOC},
-            "alliance_risk.models.kernel" in sys.modules,
+            execute._malloc_tuned,
+            len(fused._step.overloads) > 0,  # the compiled step, loaded from numba's cache
         )
 
-    before = client.run(facts)
-    warm_workers(client)
-    after = client.run(facts)
-    assert len(after) == 2
-    for enabled, profiling, environ, _ in before.values():
+    with local_cluster(1) as cluster, Client(cluster) as c:
+        ((enabled, profiling, tuned, loaded),) = c.run(facts).values()
         assert enabled is False and not profiling
-        assert environ == {k: str(v) for k, v in WORKER_MALLOC.items()}
-    assert all(loaded for *_, loaded in after.values())
+        assert not tuned and not loaded
+        warm_workers(c)
+        ((_, _, tuned, loaded),) = c.run(facts).values()
+        assert tuned and loaded
