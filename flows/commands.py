@@ -123,7 +123,7 @@ class _HeadStart:
             with Client(self.cluster) as c:
                 warm_workers(c)
         except Exception:  # the flow starts its own cluster and reports what fails
-            self.close()
+            self._close_cluster()
 
     def scheduler(self, given: str | None) -> str | None:
         """The address to hand the flow: the given one, else this cluster's (when up)."""
@@ -132,6 +132,13 @@ class _HeadStart:
         return given or (self.cluster.scheduler_address if self.cluster is not None else None)
 
     def close(self) -> None:
+        """Close the cluster, once it has started (also when the command is interrupted
+        while it starts)."""
+        if self.thread is not None:
+            self.thread.join()
+        self._close_cluster()
+
+    def _close_cluster(self) -> None:
         if self.cluster is not None:
             self.cluster.close()
             self.cluster = None
@@ -152,9 +159,9 @@ def _flow_session(args, load: Callable[[], Callable]) -> Iterator[Callable]:
     closed when the block ends."""
     boot = _boot_prefect_api()
     head = _HeadStart(args.scheduler, args.workers)
-    flow = load()
-    _ready(boot)
     try:
+        flow = load()
+        _ready(boot)
         yield functools.partial(
             flow, scheduler=head.scheduler(args.scheduler), workers=args.workers
         )
