@@ -78,6 +78,12 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
+def _cpu(proc=None) -> float:
+    """CPU seconds (user + system) of ``proc``, or of the calling process (on a worker)."""
+    t = (proc or psutil.Process()).cpu_times()
+    return t.user + t.system
+
+
 def _rss_of_workers(client: Client) -> list[int]:
     return list(client.run(lambda: psutil.Process().memory_info().rss).values())
 
@@ -118,11 +124,13 @@ def measure(workers: int, sims: int, block: int, root: Path) -> dict:
         t = threading.Thread(target=sample, daemon=True)
         t.start()
         store = root / f"w{workers}.zarr"
+        cpu0, wcpu0 = _cpu(psutil.Process()), c.run(_cpu)
         t0 = time.perf_counter()
         res = run_forecast(
             "nato-2025", sims=sims, seed=1, store=store, block_size=block, client=c, progress=False
         )
         wall = time.perf_counter() - t0
+        cpu1, wcpu1 = _cpu(psutil.Process()), c.run(_cpu)
         stop.set()
         t.join()
     size = sum(p.stat().st_size for p in (store / "runs").rglob("*") if p.is_file())
@@ -138,6 +146,8 @@ def measure(workers: int, sims: int, block: int, root: Path) -> dict:
         "peak_client_mib": peaks["client"] / 2**20,
         "peak_worker_mib": peaks["worker"] / 2**20,
         "run_store_kib": size / 1024,
+        "client_cpu_s": cpu1 - cpu0,  # the client and, in a LocalCluster, the scheduler
+        "worker_cpu_s": [wcpu1[w] - wcpu0[w] for w in wcpu1],
     }
 
 
@@ -206,6 +216,11 @@ def main() -> None:
                     if "vs_processes_at_once" in r
                     else ""
                 )
+            )
+            print(
+                f"  CPU during the run: client and scheduler {r['client_cpu_s']:.1f} s, workers "
+                f"{', '.join(f'{x:.1f}' for x in r['worker_cpu_s'])} s, of {r['seconds']:.1f} s"
+                " of wall"
             )
             print(stage_table(r))
         if len(rows) >= 2:
