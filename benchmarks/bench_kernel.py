@@ -4,9 +4,9 @@ Reports simulations per second for: the random-variate floor (numpy drawing the 
 of a run alone, into arrays), the float64 numpy baseline (what a user would write: the
 reference step in float64 with float64 variates), the float32 numpy reference, and the
 fused numba step, bare and with the per-member summaries a pipeline block computes (sums and
-a 300-bin burden histogram per member and step); plus parameter sampling. The fused step
-computes its variates in its loop (counter-based, ``models/innovations.py``); the floor is
-what drawing them with numpy alone costs.
+a burden histogram per member and step, ``outputs.BURDEN_BINS``); plus parameter sampling.
+The fused step computes its variates in its loop (counter-based, ``models/innovations.py``);
+the floor is what drawing them with numpy alone costs.
 ``--parts`` adds the time of each part of the fused step per simulation (each part driven
 alone over the block, on the state after 6 updates). Usage:
 
@@ -30,6 +30,7 @@ from alliance_risk.models.kernel import simulate
 from alliance_risk.models.noise import draw_initial, draw_step
 from alliance_risk.models.sampling import sample_parameters
 from alliance_risk.models.scenario import load_scenario
+from alliance_risk.pipeline.outputs import BURDEN_BINS
 
 
 def best_of(fn, repeat: int) -> float:
@@ -136,7 +137,7 @@ def main() -> None:
         ),
         "numba_fused": lambda: simulate(sc, params, np.random.default_rng(2), backend="numba"),
         "numba_fused_summaries": lambda: simulate(
-            sc, params, np.random.default_rng(2), member_summary=(0.0, 15.0, 300)
+            sc, params, np.random.default_rng(2), member_summary=BURDEN_BINS
         ),
         "sample_parameters_mc": lambda: sample_parameters(sc, S, np.random.default_rng(1)),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -102,10 +103,9 @@ class _HeadStart:
     """
 
     def __init__(self, scheduler: str | None, workers: int | None):
-        import os
-
         from alliance_risk.pipeline.engine.execute import SCHEDULER_ENV
 
+        self.given = scheduler
         self.cluster = None
         self.thread = None
         if scheduler or os.environ.get(SCHEDULER_ENV):
@@ -125,11 +125,12 @@ class _HeadStart:
         except Exception:  # the flow starts its own cluster and reports what fails
             self._close_cluster()
 
-    def scheduler(self, given: str | None) -> str | None:
+    def scheduler(self) -> str | None:
         """The address to hand the flow: the given one, else this cluster's (when up)."""
         if self.thread is not None:
             self.thread.join()
-        return given or (self.cluster.scheduler_address if self.cluster is not None else None)
+        cluster = self.cluster
+        return self.given or (cluster.scheduler_address if cluster is not None else None)
 
     def close(self) -> None:
         """Close the cluster, once it has started (also when the command is interrupted
@@ -162,9 +163,7 @@ def _flow_session(args, load: Callable[[], Callable]) -> Iterator[Callable]:
     try:
         flow = load()
         _ready(boot)
-        yield functools.partial(
-            flow, scheduler=head.scheduler(args.scheduler), workers=args.workers
-        )
+        yield functools.partial(flow, scheduler=head.scheduler(), workers=args.workers)
     finally:
         head.close()
 

@@ -403,9 +403,11 @@ def simulate(
 
 
 # Simulations stepped together through the whole horizon: a chunk's state (about 5 KB per
-# simulation of nato-2025) stays in a core's L2 cache between updates. Measured on nato-2025
+# simulation of nato-2025, 5 MB a chunk) stays in cache between updates (L2 and this machine's
+# L3; the whole block's does not). Measured on nato-2025
 # (benchmarks/bench_kernel.py --sims S): 20,600 sims/s for S = 1,000 against 15,500 for
-# S = 10,000 stepped at once; 250 is slower again (per-update Python overhead).
+# S = 10,000 stepped at once; 512 and 2,048 alike; 250 is slower again (per-update Python
+# overhead).
 CHUNK = 1024
 
 
