@@ -2,15 +2,17 @@
 
     python benchmarks/bench_pipeline.py --sims 1000000 --workers 1 2 [--json out.json]
 
-For each worker count: a LocalCluster (one thread per worker), a warm-up run, then a timed
-run of nato-2025 into a fresh store while a thread samples the resident memory of the client
-and of every worker. Kernel-only throughput is measured first for the ratios: one core in
-process (best of three blocks of the same size, bare and with the member summaries a block
-computes), and as many processes as workers running blocks at once for 20 s (the sustained
-rate two cores give the kernel, which a run's mean is compared with). Each run prints the
-ratios and its stage breakdown: the workers' sampling,
-kernel, reduction and sample writing (seconds of wall they fill), the client's staging of
-block statistics, fold and publication, and the rest (start-up, scheduling, idle workers).
+For each worker count: the pipeline's LocalCluster (``execute.local_cluster``: single-threaded
+workers, threads of this process by default, worker processes with ``--processes``), a
+warm-up run, then a timed run of nato-2025 into a fresh store while a thread samples the
+resident memory of the client and of every worker process. Kernel-only throughput is
+measured first for the ratios: one core in process (best of three blocks of the same size,
+bare and with the member summaries a block computes), and as many processes as workers
+running blocks at once for 20 s (the sustained rate two cores give the kernel, which a run's
+mean is compared with). Each run prints the ratios and its stage breakdown: the workers'
+sampling, kernel, reduction and sample writing (seconds of wall they fill), the client's
+staging of block statistics, fold and publication, and the rest (start-up, scheduling, idle
+workers).
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from dask.distributed import Client, LocalCluster
+from dask.distributed import Client
 
 from alliance_risk.models.kernel import simulate
 from alliance_risk.models.sampling import sample_parameters
 from alliance_risk.models.scenario import load_scenario
 from alliance_risk.pipeline.api import run_forecast
+from alliance_risk.pipeline.engine.execute import local_cluster
 from alliance_risk.pipeline.outputs import BURDEN_BINS
 
 
@@ -88,17 +91,8 @@ def _rss_of_workers(client: Client) -> list[int]:
     return list(client.run(lambda: psutil.Process().memory_info().rss).values())
 
 
-def measure(workers: int, sims: int, block: int, root: Path) -> dict:
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=40,
-        ) as cl,
-        Client(cl) as c,
-    ):
+def measure(workers: int, sims: int, block: int, root: Path, processes: bool) -> dict:
+    with local_cluster(workers, processes=processes) as cl, Client(cl) as c:
         run_forecast(
             "nato-2025",
             sims=workers * block,
@@ -146,8 +140,10 @@ def measure(workers: int, sims: int, block: int, root: Path) -> dict:
         "peak_client_mib": peaks["client"] / 2**20,
         "peak_worker_mib": peaks["worker"] / 2**20,
         "run_store_kib": size / 1024,
-        "client_cpu_s": cpu1 - cpu0,  # the client and, in a LocalCluster, the scheduler
-        "worker_cpu_s": [wcpu1[w] - wcpu0[w] for w in wcpu1],
+        # the client and, in a LocalCluster, the scheduler (and the workers if threads)
+        "client_cpu_s": cpu1 - cpu0,
+        "worker_cpu_s": [wcpu1[w] - wcpu0[w] for w in wcpu1] if processes else [],
+        "processes": processes,
     }
 
 
@@ -173,6 +169,7 @@ def main() -> None:
     ap.add_argument("--sims", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--block-size", type=int, default=10_000)
+    ap.add_argument("--processes", action="store_true", help="worker processes, not threads")
     ap.add_argument("--json")
     args = ap.parse_args()
     kr, ks = kernel_rate(args.block_size), kernel_rate(args.block_size, summary=True)
@@ -191,7 +188,7 @@ def main() -> None:
     rows = []
     try:
         for w in args.workers:
-            r = measure(w, args.sims, args.block_size, root)
+            r = measure(w, args.sims, args.block_size, root, args.processes)
             r["per_worker_vs_kernel"] = r["sims_per_s"] / w / kr
             r["per_worker_vs_kernel_with_summaries"] = r["sims_per_s"] / w / ks
             if w == len(together):
@@ -203,8 +200,13 @@ def main() -> None:
                 f"(measured on the workers in this run): +{100 * r['overhead_vs_kernel']:.0f}% "
                 f"(worker side only: +{100 * (r['block_seconds'] / r['kernel_seconds'] - 1):.0f}%);"
                 f" kernel speed in the workers {r['sims'] / r['kernel_seconds']:,.0f} sims/s per"
-                f" worker; peak RSS client {r['peak_client_mib']:.0f} MiB, worker "
-                f"{r['peak_worker_mib']:.0f} MiB; run group {r['run_store_kib']:.0f} KiB"
+                f" worker; peak RSS "
+                + (
+                    f"client {r['peak_client_mib']:.0f} MiB, worker {r['peak_worker_mib']:.0f} MiB"
+                    if r["processes"]
+                    else f"{r['peak_client_mib']:.0f} MiB (client and workers: one process)"
+                )
+                + f"; run group {r['run_store_kib']:.0f} KiB"
             )
             print(
                 f"  end to end over {w} x the kernel-only rate: {r['per_worker_vs_kernel']:.2f} "
@@ -221,6 +223,9 @@ def main() -> None:
                 f"  CPU during the run: client and scheduler {r['client_cpu_s']:.1f} s, workers "
                 f"{', '.join(f'{x:.1f}' for x in r['worker_cpu_s'])} s, of {r['seconds']:.1f} s"
                 " of wall"
+                if r["processes"]
+                else f"  CPU during the run: {r['client_cpu_s']:.1f} s (client, scheduler and "
+                f"worker threads: one process), of {r['seconds']:.1f} s of wall"
             )
             print(stage_table(r))
         if len(rows) >= 2:

@@ -14,6 +14,7 @@ default); in float64 the two steps agree on every output (tests/models/test_back
 from __future__ import annotations
 
 import math
+import threading
 from typing import NamedTuple
 
 import numba
@@ -712,7 +713,7 @@ def _step(k, do_update, setup, state, noise, draw, sn, out, w, Y, EU, eb, EC):
 
 
 _NO_NOISE: dict = {}
-_SCRATCH: dict = {}  # scratch of the block being stepped, keyed by its state
+_LOCAL = threading.local()  # per thread (workers may be threads): the scratch of its block
 _NO_ROWS = np.zeros(0, np.int64)
 
 
@@ -750,8 +751,8 @@ def step(k, setup, state, noise, rec, ev, em, snap=None, summary=None, draw=None
         rec, ev, em, snap, msum, mhist, float(lo), 1.0 / float(width), do_snap, summary is not None
     )
     key = (id(state), dt_)
-    w, sn = _SCRATCH.get(key, (None, None))
-    if w is None or w.hacc.shape != (N, mhist.shape[2]):
-        _SCRATCH.clear()
-        w, sn = _SCRATCH[key] = (scratch(N, mhist.shape[2]), inn.sim_noise(N, dt_))
+    held = getattr(_LOCAL, "scratch", None)
+    if held is None or held[0] != key or held[1].hacc.shape != (N, mhist.shape[2]):
+        held = _LOCAL.scratch = (key, scratch(N, mhist.shape[2]), inn.sim_noise(N, dt_))
+    _, w, sn = held
     _step(k, do_update, setup, state, noise, draw, sn, out, w, Y, EU, eb, EC)

@@ -209,9 +209,13 @@ def test_interrupted_cluster_run_resumes_its_blocks(tmp_path, scheduler, prefect
 
 
 def test_forecast_command_runs_the_flow_on_its_own_head_started_cluster(tmp_path, prefect_api):
-    """``alliance-risk forecast`` without a scheduler starts its LocalCluster while Prefect
-    starts, hands the flow its address (the flow run's ``scheduler`` parameter), publishes
-    the run, and closes the cluster when it ends: no process of it outlives the command."""
+    """``alliance-risk forecast`` without a scheduler starts its LocalCluster (worker threads
+    of the command's process) while Prefect starts, hands the flow its address (the flow
+    run's ``scheduler`` parameter: a port the command itself listens on), publishes the run,
+    and closes the cluster when it ends: nothing listens on that port afterwards and no
+    process of the command outlives it."""
+    import asyncio
+
     import psutil
     from prefect import get_client
 
@@ -221,27 +225,33 @@ def test_forecast_command_runs_the_flow_on_its_own_head_started_cluster(tmp_path
     cmd = [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "forecast", "nato-2025"]
     cmd += ["--sims", "2000", "--store", str(store), "--workers", "1"]
     proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    listening: set[int] = set()  # the command's own listening ports, as they come and go
     children: set[int] = set()
-    while proc.poll() is None:  # the cluster's processes, as they come and go
+    while proc.poll() is None:
         try:
+            listening |= {
+                c.laddr.port for c in proc.net_connections("tcp") if c.status == psutil.CONN_LISTEN
+            }
             children |= {c.pid for c in proc.children(recursive=True)}
         except psutil.NoSuchProcess:
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()[-2000:]
     (run,) = open_store(store, create=False).catalog_ids()
     assert run.encode() in out
-    assert children, "the command started no cluster of its own"
-    assert not [
-        p for p in children if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
-    ]
 
     async def parameters():
         async with get_client() as c:
             (fr,) = await c.read_flow_runs(limit=1, sort="START_TIME_DESC")
             return fr.parameters
 
-    import asyncio
-
-    assert asyncio.run(parameters())["scheduler"].startswith("tcp://127.0.0.1:")
+    scheduler = asyncio.run(parameters())["scheduler"]
+    assert scheduler.startswith("tcp://127.0.0.1:")
+    port = int(scheduler.rsplit(":", 1)[1])
+    assert port in listening, "the flow was not handed the command's own cluster"
+    still = psutil.net_connections("tcp")
+    assert not [c for c in still if c.laddr.port == port and c.status == psutil.CONN_LISTEN]
+    assert not [
+        p for p in children if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+    ]

@@ -292,11 +292,11 @@ def test_a_retried_adaptive_run_resumes_after_it_grew(tmp_path):
     assert res.sims == 2 * BLOCK and res.blocks_run == 2
 
 
-def test_the_pipelines_workers_run_without_the_profiler_and_with_warm_code():
-    """A LocalCluster as the pipeline starts it: distributed's statistical profiler off (it
-    holds the GIL 100 times a second while the kernel waits for it); a fresh worker has not
-    loaded the kernel, and after warm_workers it has, with glibc's malloc thresholds set
-    (``mallopt``: the nanny's environment may carry the parent's MALLOC_TRIM_THRESHOLD_)."""
+def test_the_pipelines_worker_processes_run_without_the_profiler_and_with_warm_code():
+    """A LocalCluster of processes as the pipeline starts it: distributed's statistical
+    profiler off (it holds the GIL 100 times a second while the kernel waits for it); a fresh
+    worker has not loaded the kernel, and after warm_workers it has, with glibc's malloc
+    thresholds set (``mallopt``: the nanny's environment may carry MALLOC_TRIM_THRESHOLD_)."""
     import dask
 
     from alliance_risk.pipeline.engine.execute import local_cluster, warm_workers
@@ -312,10 +312,29 @@ def test_the_pipelines_workers_run_without_the_profiler_and_with_warm_code():
             len(fused._step.overloads) > 0,  # the compiled step, loaded from numba's cache
         )
 
-    with local_cluster(1) as cluster, Client(cluster) as c:
+    with local_cluster(1, processes=True) as cluster, Client(cluster) as c:
         ((enabled, profiling, tuned, loaded),) = c.run(facts).values()
         assert enabled is False and not profiling
         assert not tuned and not loaded
         warm_workers(c)
         ((_, _, tuned, loaded),) = c.run(facts).values()
         assert tuned and loaded
+
+
+def test_the_local_default_runs_its_workers_as_threads_without_the_profiler(monkeypatch):
+    """By default the local cluster's workers are threads of this process (the kernel runs
+    without the GIL), one per requested worker, with the profiler off;
+    ALLIANCE_RISK_LOCAL_PROCESSES=1 gives worker processes instead."""
+    from alliance_risk.pipeline.engine.execute import PROCESSES_ENV, local_cluster
+
+    def facts(dask_worker):
+        return os.getpid(), dask_worker.state.nthreads, "profile" in dask_worker.periodic_callbacks
+
+    monkeypatch.delenv(PROCESSES_ENV, raising=False)
+    with local_cluster(2) as cluster, Client(cluster) as c:
+        got = list(c.run(facts).values())
+    assert got == [(os.getpid(), 1, False)] * 2
+    monkeypatch.setenv(PROCESSES_ENV, "1")
+    with local_cluster(1) as cluster, Client(cluster) as c:
+        ((pid, nthreads, profiling),) = c.run(facts).values()
+    assert pid != os.getpid() and nthreads == 1 and not profiling
