@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import os
 import sys
 import traceback
@@ -405,8 +406,16 @@ def _os_problem(err: OSError) -> str:
 
 
 def entry() -> None:
-    """Console-script entry point: exit with ``main``'s status."""
-    sys.exit(main())
+    """Console-script entry point: exit with ``main``'s status.
+
+    Before exiting, the objects alive are moved out of the garbage collector's reach
+    (``gc.freeze``): the interpreter's final collection over the heaps of numba, Prefect,
+    xarray and Dask took 0.9-1.6 s of every command's wall time, for nothing (the process
+    ends). atexit handlers and thread joins still run; nothing written depends on them
+    (runs are fsynced and published before ``main`` returns)."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -68,3 +68,24 @@ def test_validate_reports_ok_and_field_errors_with_exit_2(tmp_path):
     out = cli("validate", str(bad))
     assert out.returncode == 2
     assert out.stderr.strip() == "bad.toml: time.steps must be > 0, got 0"
+
+
+def test_the_command_skips_the_final_garbage_collection_and_keeps_its_exit_status(tmp_path):
+    """``entry`` freezes the heap before exiting (the interpreter's final collection cost
+    every command about a second) and still exits with ``main``'s status, after the atexit
+    handlers have run."""
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, flush=True))\n"
+        "from alliance_risk.pipeline.apps.cli import entry\n"
+        "sys.argv = ['alliance-risk'] + sys.argv[1:]\n"
+        "entry()\n"
+    )
+    ok = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert ok.returncode == 0 and "frozen True" in ok.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is not toml [")
+    failed = subprocess.run(
+        [sys.executable, "-c", probe, "validate", str(bad)], capture_output=True, text=True
+    )
+    assert failed.returncode == 2 and "frozen True" in failed.stdout
