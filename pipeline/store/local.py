@@ -30,6 +30,7 @@ import os
 import shutil
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -300,13 +301,11 @@ class ForecastStore:
         if out.exists():
             shutil.rmtree(out)
         self._writable()
-        with quiet_consolidated():
-            ds.to_zarr(str(out), mode="w", zarr_format=3, consolidated=True)
-        write_totals(out / STATS, totals)  # internal, for --extend
+        sums = write_result(out, ds, totals)
         samples = staging / "samples"
         if samples.exists():
             os.replace(samples, out / "samples")
-        record_checksums(out)
+        record_checksums(out, sums)
         fsync_tree(out)  # every chunk on stable storage before the run can be listed
         final = self.run_path(run_id)
         final.parent.mkdir(exist_ok=True)
@@ -356,14 +355,21 @@ class ForecastStore:
             return xr.open_zarr(
                 str(self.product_path(kind, pid)),
                 consolidated=True,
+                chunks=None,
                 storage_options=self.storage_options,
             )
 
     def open_run(self, run_id: str | None = None) -> xr.Dataset:
+        """A published run, lazily: each variable is read when first used. Not through dask
+        (``chunks=None``): a run is a few MB, and a dask graph per read made the flow's
+        headline table take 0.21-0.30 s instead of 0.06-0.08 s."""
         rid = self.resolve(run_id)
         with quiet_consolidated():
             return xr.open_zarr(
-                str(self.run_path(rid)), consolidated=True, storage_options=self.storage_options
+                str(self.run_path(rid)),
+                consolidated=True,
+                chunks=None,
+                storage_options=self.storage_options,
             )
 
     def run_attrs(self, run_id: str) -> dict:
@@ -499,13 +505,43 @@ def file_sha256(path: Path) -> str:
 INTEGRITY = "integrity"  # a run's subgroup whose attributes hold its files' checksums
 
 
-def record_checksums(group: Path, extra: dict[str, str] | None = None) -> None:
+def write_result(out: Path, ds: xr.Dataset, totals: dict[str, np.ndarray]) -> dict[str, str]:
+    """Write a run's Dataset and its folded statistics (``STATS``, for --extend) as the new
+    Zarr group ``out``; returns the sha256 of every file written (run-relative keys).
+
+    The group is built in a zarr MemoryStore by xarray and zarr, then written out file by
+    file: the same bytes as writing to disk through zarr (byte-identical trees), without
+    zarr's round trip to its I/O thread for every document and chunk of some 120 arrays
+    (measured: 0.69-0.86 s through zarr to disk, 0.32-0.40 s in memory plus 0.02 s to write
+    the 245 files). The caller fsyncs the tree.
+    """
+    mem: dict = {}
+    store = zarr.storage.MemoryStore(mem)
+    with quiet_consolidated():
+        ds.to_zarr(store, mode="w", zarr_format=3, consolidated=True)
+    write_totals(store, totals, group=STATS)
+    sums = {}
+    for key in sorted(mem):
+        data = mem[key].to_bytes()
+        path = out / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        sums[key] = hashlib.sha256(data).hexdigest()
+    return sums
+
+
+def record_checksums(group: Path, known: dict[str, str] | None = None) -> None:
     """Record the sha256 of every file under a run's group in its subgroup ``integrity``
     (attribute ``files``; the two groups' own zarr.json are not covered), then consolidate
-    the run's metadata. A subgroup keeps them out of the Dataset's attributes."""
+    the run's metadata. A subgroup keeps them out of the Dataset's attributes. ``known``:
+    sums already computed from the bytes written (run-relative keys; those files are not
+    read again), and those of files that are not under ``group`` (an object store's)."""
+    known = known or {}
     skip = {group / "zarr.json", group / INTEGRITY / "zarr.json"}
     files = sorted(p for p in group.rglob("*") if p.is_file() and p not in skip)
-    sums = {p.relative_to(group).as_posix(): file_sha256(p) for p in files} | (extra or {})
+    keys = {p.relative_to(group).as_posix(): p for p in files}
+    sums = {k: known.get(k) or file_sha256(p) for k, p in keys.items()}
+    sums |= {k: v for k, v in known.items() if k not in keys and k not in ("zarr.json",)}
     sums = dict(sorted(sums.items()))
     g = zarr.open_group(str(group), mode="r+")
     g.create_group(INTEGRITY, overwrite=True).attrs.update(
@@ -527,12 +563,16 @@ def fsync_path(path: Path | str) -> None:
 
 
 def fsync_tree(root: Path) -> None:
-    """fsync every file, then every directory (deepest first), under ``root``."""
-    dirs = [root]
+    """fsync every file, then every directory (deepest first), under ``root``.
+
+    The files are synced from a pool of threads: the file system commits concurrent fsyncs
+    together (a run's 381 files: 0.14 s one after another, 0.04-0.06 s at once)."""
+    dirs, files = [root], []
     for dirpath, dirnames, filenames in os.walk(root):
-        for f in filenames:
-            fsync_path(os.path.join(dirpath, f))
+        files += [os.path.join(dirpath, f) for f in filenames]
         dirs += [Path(dirpath) / d for d in dirnames]
+    with ThreadPoolExecutor(min(16, len(files) or 1), thread_name_prefix="fsync") as pool:
+        list(pool.map(fsync_path, files))  # re-raises the first failure
     for d in reversed(dirs):
         fsync_path(d)
 

@@ -42,9 +42,16 @@ def attributes(doc: bytes) -> dict:
     return json.loads(doc)["attributes"]
 
 
-def write_totals(path: Path, totals: dict[str, np.ndarray]) -> None:
-    """A run's folded statistics as the group ``path``: one single-chunk array each."""
-    g = zarr.open_group(str(path), mode="w", zarr_format=3)
+def write_totals(
+    path: Path | str | zarr.abc.store.Store,
+    totals: dict[str, np.ndarray],
+    *,
+    group: str | None = None,
+) -> None:
+    """A run's folded statistics as the group ``path`` (a directory, or ``group`` in a zarr
+    store): one single-chunk array each."""
+    where = str(path) if isinstance(path, (str, Path)) else path
+    g = zarr.open_group(where, path=group, mode="w", zarr_format=3)
     g.attrs["description"] = "folded sufficient statistics of the run, for --extend (internal)"
     for name in sorted(totals):
         a = np.asarray(totals[name])

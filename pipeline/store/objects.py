@@ -20,7 +20,6 @@ from alliance_risk.pipeline.store.local import (
     PRODUCT_KINDS,
     RUNS_ATTRS,
     STAGING_ATTRS,
-    STATS,
     STORE_FORMAT,
     ForecastStore,
     StoreError,
@@ -28,8 +27,9 @@ from alliance_risk.pipeline.store.local import (
     new_root_doc,
     quiet_consolidated,
     record_checksums,
+    write_result,
 )
-from alliance_risk.pipeline.store.nodes import attributes, group_doc, write_totals
+from alliance_risk.pipeline.store.nodes import attributes, group_doc
 
 COMMITS = "catalog"  # the group of commit records (catalog/<kind>/<id>)
 
@@ -182,10 +182,8 @@ class ObjectForecastStore(ForecastStore):
         self._put(f"{self.url}/runs/zarr.json", group_doc(RUNS_ATTRS))  # the same bytes always
         with tempfile.TemporaryDirectory(prefix="alliance-risk-") as tmp:
             local = Path(tmp) / "run"
-            with quiet_consolidated():
-                ds.to_zarr(str(local), mode="w", zarr_format=3, consolidated=True)
-            write_totals(local / STATS, totals)  # internal, for --extend
-            sums = self._copy_samples(f"{self.staging(run_id)}/samples", f"{final}/samples", local)
+            sums = write_result(local, ds, totals)
+            sums |= self._copy_samples(f"{self.staging(run_id)}/samples", f"{final}/samples", local)
             record_checksums(local, sums)
             self._upload(local, final)
         self._add_to_root("catalog", entry, latest=run_id)

@@ -289,3 +289,41 @@ def test_a_store_being_created_is_never_seen_without_its_marker(tmp_path):
     assert seen > 0 and errors == []
     (roots[0] / "zarr.json").unlink()  # as a creation killed before its last write
     assert ForecastStore(roots[0]).catalog() == []
+
+
+def test_a_run_built_in_memory_is_written_byte_for_byte_as_zarr_writes_it(published, tmp_path):
+    """``write_result`` builds a run's group in memory, then writes its files: the tree is
+    byte for byte what xarray and zarr write to disk, and it returns every file's sha256."""
+    import hashlib
+
+    from alliance_risk.pipeline.store.local import STATS, quiet_consolidated, write_result
+    from alliance_risk.pipeline.store.nodes import write_totals
+
+    store, res = published
+    fs = ForecastStore(store, create=False)
+    ds, totals = fs.open_run(res.run_id).load(), fs.load_totals(res.run_id)
+    sums = write_result(tmp_path / "memory", ds, totals)
+    with quiet_consolidated():
+        ds.to_zarr(tmp_path / "disk", mode="w", zarr_format=3, consolidated=True)
+    write_totals(tmp_path / "disk" / STATS, totals)
+    files = sorted(p.relative_to(tmp_path / "disk") for p in (tmp_path / "disk").rglob("*"))
+    assert (
+        sorted(p.relative_to(tmp_path / "memory") for p in (tmp_path / "memory").rglob("*"))
+        == files
+    )
+    assert tree_digest(tmp_path / "memory") == tree_digest(tmp_path / "disk")
+    assert len(sums) > 200 and sums == {
+        p.as_posix(): hashlib.sha256((tmp_path / "disk" / p).read_bytes()).hexdigest()
+        for p in files
+        if (tmp_path / "disk" / p).is_file()
+    }
+
+
+def test_a_published_run_opens_lazily_without_dask(published):
+    """A run is a few MB: it opens lazily (read on first use), not as dask arrays (a graph
+    per read made the flows' headline tables 3-4 times slower)."""
+    store, res = published
+    ds = ForecastStore(store, create=False).open_run(res.run_id)
+    assert all(ds[v].chunks is None for v in ds.variables)
+    assert not any(ds[v].variable._in_memory for v in ds.data_vars)
+    assert float(ds["p_intact"][-1]) == float(res.dataset["p_intact"][-1])
