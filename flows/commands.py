@@ -8,13 +8,20 @@ when set, else Prefect's ephemeral API); ``serve`` serves the deployments.
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
 import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import alliance_risk.flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
+from alliance_risk.models.errors import EnvironmentFailure
 from alliance_risk.pipeline.apps.cli import print_headlines
 from alliance_risk.pipeline.defaults import DEFAULT_SIMS, DEFAULT_STORE
 
@@ -67,29 +74,91 @@ def _precheck(scenarios: list[str], sims: int) -> None:
         raise PlanError(f"--sims must be > 0, got {sims}")
 
 
-def _boot_prefect_api() -> threading.Thread | None:
-    """Start Prefect's ephemeral API server now, in the background, when no API URL is set.
+class _PrefectAPI:
+    """Prefect's ephemeral API for this command, started first thing when no API URL is set.
 
-    It boots in a subprocess for about 5 s (its own imports and database); started here it
-    boots while this process imports the flows, instead of after. Prefect's client then
-    finds it running: ``SubprocessASGIServer`` is one instance per port and ``start`` starts
-    it once. Call ``join`` on the thread before running a flow. A failed start is retried,
-    and reported, by Prefect's client as usual.
+    Prefect's own ephemeral mode imports its whole server stack in this process (about 2 s)
+    only to launch the server, then boots it in a subprocess (4.5-5 s); a flow waits for
+    both. Here the same subprocess (Prefect's command and environment for its ephemeral
+    server: uvicorn on 127.0.0.1, no UI, the ephemeral set of services) starts before this
+    process imports the flows, and the flow talks to it as to any server (``url``, set with
+    ``temporary_settings``). It is stopped at exit, after Prefect's log and event workers
+    have sent what they hold (atexit runs last what registers first), as Prefect stops its own.
     """
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        return None
-    from prefect.server.api.server import SubprocessASGIServer
+    def __init__(self) -> None:
+        from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
-    boot = threading.Thread(target=SubprocessASGIServer().start, name="prefect-api", daemon=True)
-    boot.start()
-    return boot
+        self.url: str | None = None
+        self.proc: subprocess.Popen | None = None
+        if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+            return
+        self._start()
+        atexit.register(self.stop)
 
+    def _start(self) -> None:
+        import prefect
+        from prefect.settings import get_current_settings
 
-def _ready(boot: threading.Thread | None) -> None:
-    if boot is not None:
-        boot.join()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parents[1])]
+        cmd += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
+        env = os.environ | {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
+        env |= {"PREFECT__SERVER_FINAL": "1"}
+        env |= get_current_settings().to_environment_variables(exclude_unset=True)
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}/api"
+
+    def ready(self) -> None:
+        """Wait until the server answers (Prefect's start-up timeout); a port taken in the
+        meantime (uvicorn exits with 3) is retried on another."""
+        import httpx
+        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+        if self.proc is None:
+            return
+        deadline = time.monotonic() + PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+        while time.monotonic() < deadline:
+            code = self.proc.poll()
+            if code == 3:
+                self._start()
+            elif code is not None:
+                raise EnvironmentFailure(f"Prefect's API server exited with status {code}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise EnvironmentFailure(
+            "Prefect's API server did not answer within "
+            f"{PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value():.0f} s "
+            "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)"
+        )
+
+    @contextmanager
+    def settings(self) -> Iterator[None]:
+        """Prefect's settings with this server's URL (no link to a UI it does not serve)."""
+        if self.url is None:
+            yield
+            return
+        from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: self.url, PREFECT_UI_URL: ""}):
+            yield
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 class _HeadStart:
@@ -158,12 +227,13 @@ def _flow_session(args, load: Callable[[], Callable]) -> Iterator[Callable]:
     """The flow ``load`` imports, ready to call with the command's scheduler and workers:
     Prefect's API and the head-started cluster boot while it is imported; the cluster is
     closed when the block ends."""
-    boot = _boot_prefect_api()
+    api = _PrefectAPI()
     head = _HeadStart(args.scheduler, args.workers)
     try:
         flow = load()
-        _ready(boot)
-        yield functools.partial(flow, scheduler=head.scheduler(), workers=args.workers)
+        api.ready()
+        with api.settings():
+            yield functools.partial(flow, scheduler=head.scheduler(), workers=args.workers)
     finally:
         head.close()
 

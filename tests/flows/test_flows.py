@@ -255,3 +255,34 @@ def test_forecast_command_runs_the_flow_on_its_own_head_started_cluster(tmp_path
     assert not [
         p for p in children if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
     ]
+
+
+def test_forecast_command_without_an_api_runs_on_its_own_ephemeral_server(tmp_path):
+    """No PREFECT_API_URL: the command starts Prefect's ephemeral API server itself, first
+    thing (a subprocess: uvicorn with Prefect's ephemeral app), runs the flow against it,
+    prints no link to a UI it does not serve, and stops it when it exits."""
+    import psutil
+
+    store = tmp_path / "eph.zarr"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
+    for name in ("PREFECT_API_URL", "DASK_SCHEDULER_ADDRESS"):
+        env.pop(name, None)
+    cmd = [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "forecast", "nato-2025"]
+    cmd += ["--sims", "2000", "--store", str(store), "--workers", "1"]
+    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    servers: set[int] = set()
+    while proc.poll() is None:
+        try:
+            servers |= {
+                c.pid for c in proc.children(recursive=True) if "uvicorn" in " ".join(c.cmdline())
+            }
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    (run,) = open_store(store, create=False).catalog_ids()
+    assert run.encode() in out
+    assert b"Finished in state Completed" in err and b"View at" not in err
+    assert servers, "the command started no API server of its own"
+    assert not [p for p in servers if psutil.pid_exists(p)]
