@@ -208,6 +208,28 @@ def test_interrupted_cluster_run_resumes_its_blocks(tmp_path, scheduler, prefect
     assert again["blocks_run"] == 0  # a retry after success is a no-op
 
 
+def _forecast_command(store, env: dict, watch) -> tuple[bytes, bytes]:
+    """Run ``alliance-risk forecast`` (2,000 sims, one worker) as a subprocess, calling
+    ``watch(proc)`` (a psutil.Popen) every 50 ms while it runs; its output once it has
+    succeeded and published its one run."""
+    import psutil
+
+    cmd = [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "forecast", "nato-2025"]
+    cmd += ["--sims", "2000", "--store", str(store), "--workers", "1"]
+    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while proc.poll() is None:
+        try:
+            watch(proc)
+        except psutil.Error:  # it ended, or a child did, while we looked
+            pass
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    (run,) = open_store(store, create=False).catalog_ids()
+    assert run.encode() in out
+    return out, err
+
+
 def test_forecast_command_runs_the_flow_on_its_own_head_started_cluster(tmp_path, prefect_api):
     """``alliance-risk forecast`` without a scheduler starts its LocalCluster (worker threads
     of the command's process) while Prefect starts, hands the flow its address (the flow
@@ -219,27 +241,17 @@ def test_forecast_command_runs_the_flow_on_its_own_head_started_cluster(tmp_path
     import psutil
     from prefect import get_client
 
-    store = tmp_path / "cli.zarr"
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
     env.pop("DASK_SCHEDULER_ADDRESS", None)
-    cmd = [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "forecast", "nato-2025"]
-    cmd += ["--sims", "2000", "--store", str(store), "--workers", "1"]
-    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     listening: set[int] = set()  # the command's own listening ports, as they come and go
     children: set[int] = set()
-    while proc.poll() is None:
-        try:
-            listening |= {
-                c.laddr.port for c in proc.net_connections("tcp") if c.status == psutil.CONN_LISTEN
-            }
-            children |= {c.pid for c in proc.children(recursive=True)}
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.05)
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    (run,) = open_store(store, create=False).catalog_ids()
-    assert run.encode() in out
+
+    def watch(proc):
+        conns = proc.net_connections("tcp")
+        listening.update(c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN)
+        children.update(c.pid for c in proc.children(recursive=True))
+
+    _forecast_command(tmp_path / "cli.zarr", env, watch)
 
     async def parameters():
         async with get_client() as c:
@@ -263,26 +275,16 @@ def test_forecast_command_without_an_api_runs_on_its_own_ephemeral_server(tmp_pa
     prints no link to a UI it does not serve, and stops it when it exits."""
     import psutil
 
-    store = tmp_path / "eph.zarr"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
     for name in ("PREFECT_API_URL", "DASK_SCHEDULER_ADDRESS"):
         env.pop(name, None)
-    cmd = [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "forecast", "nato-2025"]
-    cmd += ["--sims", "2000", "--store", str(store), "--workers", "1"]
-    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     servers: set[int] = set()
-    while proc.poll() is None:
-        try:
-            servers |= {
-                c.pid for c in proc.children(recursive=True) if "uvicorn" in " ".join(c.cmdline())
-            }
-        except psutil.Error:
-            pass
-        time.sleep(0.1)
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    (run,) = open_store(store, create=False).catalog_ids()
-    assert run.encode() in out
+
+    def watch(proc):
+        kids = proc.children(recursive=True)
+        servers.update(c.pid for c in kids if "uvicorn" in " ".join(c.cmdline()))
+
+    _, err = _forecast_command(tmp_path / "eph.zarr", env, watch)
     assert b"Finished in state Completed" in err and b"View at" not in err
     assert servers, "the command started no API server of its own"
     assert not [p for p in servers if psutil.pid_exists(p)]
