@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+from zarr.abc.store import Store
 
 
 def group_doc(attributes: dict) -> bytes:
@@ -43,7 +44,7 @@ def attributes(doc: bytes) -> dict:
 
 
 def write_totals(
-    path: Path | str | zarr.abc.store.Store,
+    path: Path | str | Store,
     totals: dict[str, np.ndarray],
     *,
     group: str | None = None,
