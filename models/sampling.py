@@ -47,14 +47,19 @@ def unit_design(n: int, d: int, method: Sampler, rng: np.random.Generator) -> np
 
 
 def map_design(scenario: Scenario, u: np.ndarray) -> np.ndarray:
-    """Map an (n x P) unit-cube design to parameter values through each inverse CDF."""
+    """Map an (n x P) unit-cube design to parameter values through each inverse CDF.
+
+    Column by column on a transposed copy, so that every column read and written is
+    contiguous (strided columns of a 10,000 x 135 table cost 6-8 ms of the 37 ms a block's
+    sampling took); the same values, bit for bit, in a C-ordered (n x P) table."""
     dists = scenario.distributions
     if u.shape[1] != len(dists):
         raise ValueError(f"design has {u.shape[1]} columns, scenario has {len(dists)} parameters")
-    out = np.empty_like(u, dtype=np.float64)
+    ut = np.ascontiguousarray(u.T)
+    out = np.empty(ut.shape, dtype=np.float64)
     for j, dist in enumerate(dists):
-        out[:, j] = dist.ppf(u[:, j])
-    return out
+        out[j] = dist.ppf(ut[j])
+    return np.ascontiguousarray(out.T)
 
 
 def sample_parameters(
