@@ -81,7 +81,7 @@ def local_cluster(workers: int | None = None, processes: bool | None = None) -> 
     started with the malloc and profiler settings below."""
     n = workers or max(os.cpu_count() or 1, 1)
     if processes is None:
-        processes = os.environ.get(PROCESSES_ENV, "0").strip().lower() in ("1", "true", "yes")
+        processes = _processes_from_env()
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
     with dask.config.set(environ | WORKER_CONFIG):
         return LocalCluster(
@@ -93,6 +93,15 @@ def local_cluster(workers: int | None = None, processes: bool | None = None) -> 
             dashboard_address=":0",
             silence_logs=40,
         )
+
+
+def _processes_from_env() -> bool:
+    value = os.environ.get(PROCESSES_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ClusterError(f"{PROCESSES_ENV} must be 1 or 0 (true or false), got {value!r}")
 
 
 def warm_workers(client: Client) -> None:

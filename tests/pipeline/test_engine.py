@@ -325,7 +325,7 @@ def test_the_local_default_runs_its_workers_as_threads_without_the_profiler(monk
     """By default the local cluster's workers are threads of this process (the kernel runs
     without the GIL), one per requested worker, with the profiler off;
     ALLIANCE_RISK_LOCAL_PROCESSES=1 gives worker processes instead."""
-    from alliance_risk.pipeline.engine.execute import PROCESSES_ENV, local_cluster
+    from alliance_risk.pipeline.engine.execute import PROCESSES_ENV, ClusterError, local_cluster
 
     def facts(dask_worker):
         return os.getpid(), dask_worker.state.nthreads, "profile" in dask_worker.periodic_callbacks
@@ -338,3 +338,6 @@ def test_the_local_default_runs_its_workers_as_threads_without_the_profiler(monk
     with local_cluster(1) as cluster, Client(cluster) as c:
         ((pid, nthreads, profiling),) = c.run(facts).values()
     assert pid != os.getpid() and nthreads == 1 and not profiling
+    monkeypatch.setenv(PROCESSES_ENV, "maybe")
+    with pytest.raises(ClusterError, match=r"ALLIANCE_RISK_LOCAL_PROCESSES must be 1 or 0.*maybe"):
+        local_cluster(1)
