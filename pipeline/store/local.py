@@ -541,7 +541,7 @@ def record_checksums(group: Path, known: dict[str, str] | None = None) -> None:
     files = sorted(p for p in group.rglob("*") if p.is_file() and p not in skip)
     keys = {p.relative_to(group).as_posix(): p for p in files}
     sums = {k: known.get(k) or file_sha256(p) for k, p in keys.items()}
-    sums |= {k: v for k, v in known.items() if k not in keys and k not in ("zarr.json",)}
+    sums |= {k: v for k, v in known.items() if k not in keys and group / k not in skip}
     sums = dict(sorted(sums.items()))
     g = zarr.open_group(str(group), mode="r+")
     g.create_group(INTEGRITY, overwrite=True).attrs.update(
