@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -110,18 +111,29 @@ def warm_workers(client: Client) -> None:
     client.run(_warm)
 
 
+_warm_lock = threading.Lock()
+_warmed = False
+
+
 def _warm() -> None:
-    import numpy as np
+    """Once per process: worker threads of one process share the loaded kernel (the others
+    wait for the first instead of simulating again)."""
+    global _warmed
+    with _warm_lock:
+        if _warmed:
+            return
+        import numpy as np
 
-    from alliance_risk.models.kernel import simulate
-    from alliance_risk.models.sampling import sample_parameters
-    from alliance_risk.models.scenario import load_scenario
-    from alliance_risk.pipeline.outputs import BURDEN_BINS
+        from alliance_risk.models.kernel import simulate
+        from alliance_risk.models.sampling import sample_parameters
+        from alliance_risk.models.scenario import load_scenario
+        from alliance_risk.pipeline.outputs import BURDEN_BINS
 
-    _tune_malloc()
-    sc = load_scenario("nato-2025")
-    params = sample_parameters(sc, 2, np.random.default_rng(0))
-    simulate(sc, params, np.random.default_rng(0), member_summary=BURDEN_BINS)
+        _tune_malloc()
+        sc = load_scenario("nato-2025")
+        params = sample_parameters(sc, 2, np.random.default_rng(0))
+        simulate(sc, params, np.random.default_rng(0), member_summary=BURDEN_BINS)
+        _warmed = True
 
 
 def _connect_timeout() -> float:
