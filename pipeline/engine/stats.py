@@ -12,6 +12,7 @@ in tests/pipeline/test_stats.py.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from alliance_risk.pipeline.outputs import QUANTILES
@@ -30,14 +31,40 @@ def cumulative_counts(steps: np.ndarray, T: int) -> np.ndarray:
 
 def histogram_rows(x: np.ndarray, low: float, high: float, bins: int, log: bool = False):
     """Histogram of each row of x (rows, values) on fixed edges over [low, high] (linear or
-    log-spaced); values out of range are counted in the end bins."""
+    log-spaced); values out of range are counted in the end bins.
+
+    A value's bin is trunc((x - low) / (high - low) * bins) (of the log position when
+    ``log``), clipped to [0, bins - 1]: one compiled pass (``_bin_rows``) instead of five
+    (10,000, 41) temporaries and a bincount, which took half of a block's reduction.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.zeros((x.shape[0], bins), dtype=np.int64)
     if log:
         pos = (np.log(np.maximum(x, 1e-300)) - np.log(low)) / (np.log(high) - np.log(low))
+        _bin_rows(pos, 0.0, 1.0, bins, out)
     else:
-        pos = (x - low) / (high - low)
-    idx = np.clip((pos * bins).astype(np.int64), 0, bins - 1)
-    offs = idx + bins * np.arange(x.shape[0])[:, None]
-    return np.bincount(offs.ravel(), minlength=x.shape[0] * bins).reshape(x.shape[0], bins)
+        _bin_rows(x, float(low), float(high - low), bins, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _bin_rows(x, low, span, bins, out):
+    # four interleaved sub-histograms: runs of equal values (every output is 0 after the
+    # alliance dissolves) would otherwise wait on the previous increment of the same bin
+    part = np.zeros((4, bins), np.int64)
+    for r in range(x.shape[0]):
+        part[:] = 0
+        for c in range(x.shape[1]):
+            v = (x[r, c] - low) / span * bins
+            if v >= bins - 1:
+                b = bins - 1
+            elif v > 0:  # false for NaN
+                b = int(v)
+            else:
+                b = 0
+            part[c & 3, b] += 1
+        for b in range(bins):
+            out[r, b] = part[0, b] + part[1, b] + part[2, b] + part[3, b]
 
 
 def merge(total: dict | None, block: dict) -> dict:
