@@ -33,7 +33,7 @@ from alliance_risk.pipeline.defaults import DEFAULT_SIMS, DEFAULT_STORE
 from alliance_risk.pipeline.engine.execute import dask_client, run_blocks
 from alliance_risk.pipeline.engine.inprocess import EXECUTORS, run_blocks_inprocess
 from alliance_risk.pipeline.engine.plan import DEFAULT_BLOCK_SIZE, PlanError, RunSpec
-from alliance_risk.pipeline.engine.stats import merge, probability
+from alliance_risk.pipeline.engine.stats import OrderedFold, probability
 from alliance_risk.pipeline.outputs import BY_NAME, HEADLINES
 from alliance_risk.pipeline.store import ForecastStore, StoreError, new_run_id, open_store, samples
 from alliance_risk.pipeline.store.schema import SCHEMA_VERSION, build_dataset
@@ -310,15 +310,22 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
     timings: list = []
     client = {"fold": 0.0, "publish": 0.0}
     _drop_damaged_blocks(fs, run_id)
+    fold = _fold(fs, run_id, manifest, first)
+
+    def on_block(b: int, stats: dict) -> None:
+        fs.save_block(run_id, b, stats)  # stored first: what is folded is durable
+        fold.add(b, stats)
+
     while True:
         done = fs.done_blocks(run_id)
+        fold.stored |= {b for b in done if b >= fold.next}  # staged before: read back
         todo = [b for b in range(first, spec.n_blocks) if b not in done]
         run = run_blocks_inprocess if c is INPROCESS else partial(run_blocks, c)
         run(
             sc,
             spec,
             todo,
-            lambda b, st: fs.save_block(run_id, b, st),
+            on_block,
             run_key=run_id,
             sink=sink,
             progress=progress,
@@ -326,9 +333,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
             timings=timings,
         )
         ran += len(todo)
-        t_fold = time.perf_counter()
-        totals = _fold(fs, run_id, spec, manifest)
-        client["fold"] += time.perf_counter() - t_fold
+        totals = fold.result(spec.n_blocks)
         more = _adaptive_sims(totals, spec, manifest)
         if more is None:
             break
@@ -337,6 +342,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         fs.write_manifest(run_id, manifest)
         if sink is not None:
             samples.grow(fs, sink.location, spec.total_sims)
+    client["fold"] = sum(fold.seconds.values())
     t_publish = time.perf_counter()
     ds = build_dataset(sc, totals)
     ds.attrs.update(_run_attrs(run_id, sc, spec, manifest, totals))
@@ -356,6 +362,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
     fs.publish(run_id, ds, totals, entry)
     client["publish"] = time.perf_counter() - t_publish
     stages = {k: sum(t.get(k, 0.0) for t in timings) for k in (*WORKER_STAGES, "save")}
+    stages["save"] -= fold.seconds["add"]  # on_block's time less the folding done in it
     return RunResult(
         run_id,
         fs.run_path(run_id),
@@ -393,17 +400,10 @@ def _client(client, scheduler, workers, executor: str = "dask"):
         yield c
 
 
-def _fold(fs: ForecastStore, run_id: str, spec: RunSpec, manifest: dict) -> dict:
-    """Left fold of block statistics in block order (after the base run's, when extending)."""
-    totals = None
-    first = 0
-    if manifest["extends"]:
-        totals = fs.load_totals(manifest["extends"]["run_id"])
-        first = manifest["extends"]["n_blocks"]
-    for b in range(first, spec.n_blocks):
-        totals = merge(totals, fs.load_block(run_id, b))
-    assert totals is not None  # a run has at least one block
-    return totals
+def _fold(fs: ForecastStore, run_id: str, manifest: dict, first: int) -> OrderedFold:
+    """The run's fold in block order, from the base run's totals when extending."""
+    base = fs.load_totals(manifest["extends"]["run_id"]) if manifest["extends"] else None
+    return OrderedFold(first, base, lambda b: fs.load_block(run_id, b))
 
 
 def _adaptive_sims(totals: dict, spec: RunSpec, manifest: dict) -> int | None:

@@ -12,6 +12,9 @@ in tests/pipeline/test_stats.py.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numba
 import numpy as np
 
@@ -77,6 +80,58 @@ def merge(total: dict | None, block: dict) -> dict:
     for k, v in block.items():
         total[k] += v
     return total
+
+
+class OrderedFold:
+    """The left fold of ``merge`` in block order, fed blocks as they finish in any order.
+
+    Each block is folded as soon as every block before it is, so a run's totals are ready
+    when its last block lands instead of after reading every block back (1-2% of a run's
+    wall, with the workers idle). A block that finishes early waits in memory, at most
+    ``limit`` of them (about 1.7 MB each for nato-2025); one beyond that, and the blocks
+    staged before (``stored``, when resuming), are read back with ``load`` when their turn
+    comes. The totals are bitwise those of folding the stored blocks in order.
+    """
+
+    def __init__(
+        self, first: int, totals: dict | None, load: Callable[[int], dict], limit: int = 16
+    ):
+        self.next, self.totals, self.load, self.limit = first, totals, load, limit
+        self.pending: dict[int, dict] = {}
+        self.stored: set[int] = set()  # blocks to read back with ``load`` when their turn comes
+        self.seconds = {"add": 0.0, "result": 0.0}  # spent folding, as blocks land and after
+
+    def add(self, block: int, stats: dict) -> None:
+        """Fold ``block`` (already stored) and every waiting block it makes foldable."""
+        t0 = time.perf_counter()
+        if block >= self.next:
+            if block == self.next or len(self.pending) < self.limit:
+                self.pending[block] = stats
+            else:
+                self.stored.add(block)
+        self._advance(None)
+        self.seconds["add"] += time.perf_counter() - t0
+
+    def result(self, n_blocks: int) -> dict:
+        """The totals of blocks ``first .. n_blocks - 1`` (all stored by now)."""
+        t0 = time.perf_counter()
+        self._advance(n_blocks)
+        self.seconds["result"] += time.perf_counter() - t0
+        assert self.totals is not None and self.next == n_blocks  # a run has a block
+        return self.totals
+
+    def _advance(self, until: int | None) -> None:
+        while until is None or self.next < until:
+            b = self.next
+            if b in self.pending:
+                stats = self.pending.pop(b)
+            elif b in self.stored or until is not None:
+                self.stored.discard(b)
+                stats = self.load(b)
+            else:
+                return
+            self.totals = merge(self.totals, stats)
+            self.next += 1
 
 
 def hist_quantiles(hist: np.ndarray, edges: np.ndarray, qs=QUANTILES) -> np.ndarray:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from alliance_risk.pipeline.engine.stats import (
+    OrderedFold,
     cumulative_counts,
     hist_quantiles,
     histogram_rows,
@@ -91,6 +92,42 @@ def _bins_oracle(x, low, high, bins, log):
     with np.errstate(invalid="ignore"):  # NaN casts to the smallest integer: bin 0
         idx = np.clip((pos * bins).astype(np.int64), 0, bins - 1)
     return np.stack([np.bincount(row, minlength=bins) for row in idx])
+
+
+@SETTINGS
+@given(st.integers(1, 30), st.integers(0, 5), st.integers(0, 2**32 - 1), st.data())
+def test_ordered_fold_in_any_order_equals_the_fold_in_block_order(n, limit, seed, data):
+    """Blocks fed in any order, some staged before (read back), a few pending at most: the
+    totals are bitwise the left fold in block order, and nothing is read back that was
+    kept in memory unless the limit dropped it."""
+    rng = np.random.default_rng(seed)
+    blocks = [
+        {"n": np.array(3, np.int32), "x_sum": rng.normal(size=4) * 10.0 ** rng.integers(-8, 8)}
+        for _ in range(n)
+    ]
+    stored = set(data.draw(st.sets(st.integers(0, n - 1))))
+    order = data.draw(st.permutations([b for b in range(n) if b not in stored]))
+    loaded: list[int] = []
+
+    def load(b):
+        loaded.append(b)
+        return blocks[b]
+
+    fold = OrderedFold(0, None, load, limit=limit)
+    fold.stored |= stored
+    for b in order:
+        fold.add(b, blocks[b])
+        assert len(fold.pending) <= max(limit, 1)
+    got = fold.result(n)
+    want = None
+    for b in blocks:
+        want = merge(want, b)
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), k
+    assert stored <= set(loaded) and len(loaded) == len(set(loaded))
+    if limit >= n:
+        assert set(loaded) == stored
 
 
 @SETTINGS
