@@ -155,10 +155,11 @@ def stage_table(r: dict) -> str:
     rows = [(f"worker: {k}", st[k] / w) for k in ("sample", "kernel", "reduce", "samples")]
     rows.append(("worker: rest of the block", (st["block"] - sum(st[k] for k in
                  ("sample", "kernel", "reduce", "samples"))) / w))  # fmt: skip
-    rows += [(f"client: {k}", st[k]) for k in ("save", "fold", "publish")]
-    rows.append(
-        ("other (start-up, scheduling, idle)", wall - st["block"] / w - st["fold"] - st["publish"])
-    )
+    rows += [(f"client: {k}", st[k]) for k in ("save", "fold")]
+    rows += [("client: fold after the last block", st["fold_end"])]
+    rows += [("client: publish", st["publish"])]
+    rest = wall - st["block"] / w - st["fold_end"] - st["publish"]
+    rows.append(("other (start-up, scheduling, idle)", rest))
     lines = [f"  {'stage':<36}{'s of wall':>10}{'share':>8}"]
     lines += [f"  {name:<36}{sec:>10.2f}{sec / wall:>8.1%}" for name, sec in rows]
     return "\n".join(lines)
@@ -200,7 +201,8 @@ def main() -> None:
                 f"(measured on the workers in this run): +{100 * r['overhead_vs_kernel']:.0f}% "
                 f"(worker side only: +{100 * (r['block_seconds'] / r['kernel_seconds'] - 1):.0f}%);"
                 f" kernel speed in the workers {r['sims'] / r['kernel_seconds']:,.0f} sims/s per"
-                f" worker; peak RSS "
+                f" worker (on a core {r['stages']['kernel_cpu'] / r['kernel_seconds']:.0%} of its"
+                " wall: the rest waiting for a core or the GIL); peak RSS "
                 + (
                     f"client {r['peak_client_mib']:.0f} MiB, worker {r['peak_worker_mib']:.0f} MiB"
                     if r["processes"]

@@ -41,7 +41,7 @@ from alliance_risk.pipeline.store.schema import SCHEMA_VERSION, build_dataset
 log = logging.getLogger("alliance_risk")
 
 INPROCESS = object()  # what _client yields for the in-process executor
-WORKER_STAGES = ("sample", "kernel", "reduce", "samples", "block")  # engine/block.py timing
+WORKER_STAGES = ("sample", "kernel", "kernel_cpu", "reduce", "samples", "block")  # block.py
 
 
 @dataclass
@@ -52,9 +52,11 @@ class RunResult:
     seconds: float
     sims: int
     blocks_run: int
-    # seconds by stage: on the workers summed over blocks (sample, kernel, reduce, samples:
-    # writing kept samples, block: all of it), on the client (save: staging each block's
-    # statistics, fold, publish: building and writing the Dataset)
+    # seconds by stage: on the workers summed over blocks (sample, kernel, kernel_cpu: the
+    # kernel's thread CPU time, reduce, samples: writing kept samples, block: all of it), on
+    # the client (save: staging each block's statistics, fold: folding them as they land,
+    # fold_end: what was left to fold after the last block, publish: building and writing
+    # the Dataset)
     stages: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
@@ -308,7 +310,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         sink = samples.prepare(fs, run_id, sc, spec.total_sims, spec.block_size, extends=base)
     ran = 0
     timings: list = []
-    client = {"fold": 0.0, "publish": 0.0}
+    client = {"fold": 0.0, "fold_end": 0.0, "publish": 0.0}
     _drop_damaged_blocks(fs, run_id)
     fold = _fold(fs, run_id, manifest, first)
 
@@ -342,7 +344,7 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
         fs.write_manifest(run_id, manifest)
         if sink is not None:
             samples.grow(fs, sink.location, spec.total_sims)
-    client["fold"] = sum(fold.seconds.values())
+    client["fold"], client["fold_end"] = fold.seconds["add"], fold.seconds["result"]
     t_publish = time.perf_counter()
     ds = build_dataset(sc, totals)
     ds.attrs.update(_run_attrs(run_id, sc, spec, manifest, totals))

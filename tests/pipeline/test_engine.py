@@ -83,10 +83,15 @@ def test_a_different_seed_gives_different_results(tmp_path, reference):
     )
     # the stage breakdown (benchmarks print it): every stage measured, the parts within the whole
     st = res.stages
-    assert set(st) == {"sample", "kernel", "reduce", "samples", "block", "save", "fold", "publish"}
+    assert set(st) == {
+        *("sample", "kernel", "kernel_cpu", "reduce", "samples", "block"),
+        *("save", "fold", "fold_end", "publish"),
+    }
     assert st["kernel"] == res.kernel_seconds > 0 and st["block"] == res.block_seconds
+    assert 0 < st["kernel_cpu"] <= st["kernel"] * 1.05  # thread CPU within the wall (+ tick)
     parts = st["sample"] + st["kernel"] + st["reduce"] + st["samples"]
     assert 0 < parts <= st["block"] and st["fold"] > 0 and 0 < st["publish"] < res.seconds
+    assert 0 <= st["fold_end"] < st["fold"]  # in order, in process: folded as each landed
 
 
 @pytest.mark.slow
