@@ -147,6 +147,14 @@ def measure(workers: int, sims: int, block: int, root: Path, processes: bool) ->
     }
 
 
+def _on_core(r: dict) -> str:
+    """The share of the kernel's wall its threads spent on a core (where the code measures it)."""
+    if "kernel_cpu" not in r["stages"]:
+        return ""
+    share = r["stages"]["kernel_cpu"] / r["kernel_seconds"]
+    return f" (on a core {share:.0%} of its wall: the rest waiting for a core or the GIL)"
+
+
 def stage_table(r: dict) -> str:
     """Where the wall time went: the workers' stages (summed over blocks, divided by the
     number of workers: seconds of the wall they fill), the client's, and the rest (start-up,
@@ -156,9 +164,9 @@ def stage_table(r: dict) -> str:
     rows.append(("worker: rest of the block", (st["block"] - sum(st[k] for k in
                  ("sample", "kernel", "reduce", "samples"))) / w))  # fmt: skip
     rows += [(f"client: {k}", st[k]) for k in ("save", "fold")]
-    rows += [("client: fold after the last block", st["fold_end"])]
-    rows += [("client: publish", st["publish"])]
-    rest = wall - st["block"] / w - st["fold_end"] - st["publish"]
+    end = st.get("fold_end", st["fold"])  # (code before the fold as blocks land: all at the end)
+    rows += [("client: fold after the last block", end), ("client: publish", st["publish"])]
+    rest = wall - st["block"] / w - end - st["publish"]
     rows.append(("other (start-up, scheduling, idle)", rest))
     lines = [f"  {'stage':<36}{'s of wall':>10}{'share':>8}"]
     lines += [f"  {name:<36}{sec:>10.2f}{sec / wall:>8.1%}" for name, sec in rows]
@@ -201,8 +209,9 @@ def main() -> None:
                 f"(measured on the workers in this run): +{100 * r['overhead_vs_kernel']:.0f}% "
                 f"(worker side only: +{100 * (r['block_seconds'] / r['kernel_seconds'] - 1):.0f}%);"
                 f" kernel speed in the workers {r['sims'] / r['kernel_seconds']:,.0f} sims/s per"
-                f" worker (on a core {r['stages']['kernel_cpu'] / r['kernel_seconds']:.0%} of its"
-                " wall: the rest waiting for a core or the GIL); peak RSS "
+                " worker"
+                + _on_core(r)
+                + "; peak RSS "
                 + (
                     f"client {r['peak_client_mib']:.0f} MiB, worker {r['peak_worker_mib']:.0f} MiB"
                     if r["processes"]
