@@ -8,6 +8,7 @@ data). Three designs: plain Monte Carlo, Latin hypercube and scrambled Sobol'
 
 from __future__ import annotations
 
+import ctypes
 import math
 import warnings
 from functools import lru_cache
@@ -25,6 +26,7 @@ from alliance_risk.models.distributions import (
     Fixed,
     Gamma,
     LogNormal,
+    Mixture,
     Normal,
     Triangular,
     Uniform,
@@ -34,12 +36,34 @@ from alliance_risk.models.scenario import Scenario
 
 Sampler = Literal["mc", "lhs", "sobol"]
 
-# scipy's ndtri (the function behind scipy.special.ndtri, so the compiled mapping gives its
-# values bit for bit), called from compiled code by a symbol name: a numba cache stays valid
-llvm.add_symbol(
-    "alliance_risk_ndtri", get_cython_function_address("scipy.special.cython_special", "ndtri")
-)
-_ndtri = numba.types.ExternalFunction("alliance_risk_ndtri", numba.float64(numba.float64))
+
+def _cython_special_double(name: str) -> int:
+    """The address of scipy.special.cython_special's ``double name(double, int)`` (a fused
+    function's double specialisation is one of its ``__pyx_fuse_<k><name>`` entries)."""
+    from scipy.special import cython_special
+
+    capsule_name = ctypes.pythonapi.PyCapsule_GetName
+    capsule_name.restype, capsule_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    for key, capsule in cython_special.__pyx_capi__.items():
+        fused = key.startswith("__pyx_fuse_") and key[11:].lstrip("0123456789") == name
+        if (key == name or fused) and capsule_name(capsule).startswith(b"double (double, int"):
+            return get_cython_function_address("scipy.special.cython_special", key)
+    raise ImportError(f"scipy.special.cython_special has no double {name}(double)")
+
+
+# scipy's ndtri for doubles (the function behind scipy.special.ndtri, so the compiled mapping
+# gives its values bit for bit), called from compiled code by a symbol name, so a numba cache
+# stays valid. Its C signature is double (double, int skip_dispatch).
+llvm.add_symbol("alliance_risk_ndtri", _cython_special_double("ndtri"))
+_C_SIG = numba.float64(numba.float64, numba.int32)
+_ndtri_c = numba.types.ExternalFunction("alliance_risk_ndtri", _C_SIG)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ndtri(x):
+    return _ndtri_c(x, np.int32(1))
+
+
 SAMPLERS: tuple[str, ...] = ("mc", "lhs", "sobol")
 
 
@@ -73,10 +97,11 @@ def map_design(scenario: Scenario, u: np.ndarray) -> np.ndarray:
     """Map an (n x P) unit-cube design to parameter values through each inverse CDF.
 
     One compiled pass over tiles of rows (``_map_columns``) maps the closed-form and
-    tabulated families in place, calling scipy's own ``ndtri``; the log-normal's ``exp`` and
-    the mixtures' bisection then run in numpy on contiguous copies of their columns. Every
-    column is bit for bit its distribution's ``ppf`` (tested); the transposed copies and
-    per-column temporaries of the numpy mapping took 40 ms of a 10,000-row block.
+    tabulated families in place, calling scipy's own ``ndtri``; the log-normal's ``exp`` runs
+    in numpy; mixtures of uniforms bisect compiled (``_mixture_column``), other mixtures in
+    numpy (a compiled bisection through a CDF call measured no faster). Every column is bit
+    for bit its distribution's ``ppf`` (tested), without the numpy mapping's transposed
+    copies and per-column temporaries (docs/model.md §2).
     """
     dists = scenario.distributions
     if u.shape[1] != len(dists):
@@ -87,6 +112,10 @@ def map_design(scenario: Scenario, u: np.ndarray) -> np.ndarray:
     _map_columns(u, plan.codes, plan.consts, plan.tables, out)
     for j in plan.exp_columns:
         out[:, j] = np.exp(np.ascontiguousarray(out[:, j]))
+    for j, (params, weights) in plan.mixtures.items():
+        col = np.empty(len(u))
+        _mixture_column(np.ascontiguousarray(u[:, j]), params, weights, col)
+        out[:, j] = col
     for j in plan.numpy_columns:
         out[:, j] = dists[j].ppf(np.ascontiguousarray(u[:, j]))
     return out
@@ -100,10 +129,11 @@ class _Plan(NamedTuple):
     consts: np.ndarray  # (P, 3) float64
     tables: np.ndarray  # (tables, len(TABLE_Z)) float64
     exp_columns: tuple[int, ...]  # log-normal: exp of the mapped normal, in numpy
+    mixtures: dict  # column -> (params, weights) of a mixture of uniforms, bisected compiled
     numpy_columns: tuple[int, ...]  # mapped by the distribution's own ppf
 
 
-_FIXED, _UNIFORM, _NORMAL, _TABLE, _TRIANGULAR, _NUMPY = range(6)
+_FIXED, _UNIFORM, _NORMAL, _TABLE, _TRIANGULAR, _MIXTURE, _NUMPY = range(7)
 
 
 @lru_cache(maxsize=32)
@@ -112,6 +142,7 @@ def _plan(dists: tuple) -> _Plan:
     consts = np.zeros((len(dists), 3))
     tables: list[np.ndarray] = []
     exp_columns = []
+    mixtures = {}
     for j, d in enumerate(dists):
         if isinstance(d, Fixed):
             codes[j], consts[j, 0] = _FIXED, d.value
@@ -128,9 +159,19 @@ def _plan(dists: tuple) -> _Plan:
         elif isinstance(d, Triangular):
             width = d.high - d.low
             codes[j], consts[j] = _TRIANGULAR, (d.low, width, (d.mode - d.low) / width)
+        elif isinstance(d, Mixture) and all(isinstance(c, Uniform) for c in d.components):
+            codes[j] = _MIXTURE
+            mixtures[j] = _mixture_plan(d)
     stacked = np.array(tables) if tables else np.zeros((1, len(TABLE_Z)))
     numpy_columns = tuple(int(j) for j in np.flatnonzero(codes == _NUMPY))
-    return _Plan(codes, consts, stacked, tuple(exp_columns), numpy_columns)
+    return _Plan(codes, consts, stacked, tuple(exp_columns), mixtures, numpy_columns)
+
+
+def _mixture_plan(d: Mixture) -> tuple[np.ndarray, np.ndarray]:
+    """The (low, width) of a uniform mixture's two components, and their weights."""
+    comps = [c for c in d.components if isinstance(c, Uniform)]  # all of them (``_plan``)
+    params = np.array([(c.low, c.high - c.low) for c in comps])
+    return params, np.array(d.weights, dtype=np.float64)
 
 
 _Z0, _DZ = float(TABLE_Z[0]), float(TABLE_Z[1] - TABLE_Z[0])
@@ -141,7 +182,7 @@ _TILE = 64  # rows per tile: 64 x P doubles of design and of table stay in L1 an
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _map_columns(u, codes, consts, tables, out):
     """The expressions of the families' ``ppf`` methods, in the same order of operations
-    (``distributions``), over row tiles; columns coded _NUMPY are left untouched."""
+    (``distributions``), over row tiles; columns coded _MIXTURE or _NUMPY are left alone."""
     n, P = u.shape
     for i0 in range(0, n, _TILE):
         i1 = min(i0 + _TILE, n)
@@ -170,6 +211,28 @@ def _map_columns(u, codes, consts, tables, out):
                     else:
                         y = 1.0 - math.sqrt((1.0 - c2) * (1.0 - x))
                     out[i, j] = c0 + c1 * y
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _mixture_column(u, params, weights, out):
+    """``Mixture.ppf`` for two uniform components (``params[c]`` = low, width): the same 60
+    halvings between the components' quantiles, comparing the same weighted sum of their
+    CDFs with u; one pass over the column per halving, which runs in SIMD (0.4 ms for
+    10,000 values against numpy's 5.5 ms)."""
+    a0, b0, a1, b1 = params[0, 0], params[0, 1], params[1, 0], params[1, 1]
+    lo, hi = np.empty(u.shape[0]), np.empty(u.shape[0])
+    for i in range(u.shape[0]):
+        q0, q1 = a0 + b0 * u[i], a1 + b1 * u[i]
+        lo[i], hi[i] = min(q0, q1), max(q0, q1)
+    for _ in range(60):
+        for i in range(u.shape[0]):
+            mid = 0.5 * (lo[i] + hi[i])
+            total = 0.0 + weights[0] * min(max((mid - a0) / b0, 0.0), 1.0)
+            total += weights[1] * min(max((mid - a1) / b1, 0.0), 1.0)
+            below = total < u[i]
+            lo[i] = mid if below else lo[i]
+            hi[i] = hi[i] if below else mid
+    out[:] = hi
 
 
 def sample_parameters(

@@ -144,6 +144,22 @@ EVERY_FAMILY = [
             {"dist": "uniform", "low": 2.0, "high": 4.0},
         ],
     },
+    {
+        "dist": "mixture",  # as nato-2025's target_pull: overlapping-free uniforms
+        "weights": [0.5, 0.5],
+        "components": [
+            {"dist": "uniform", "low": 0.038, "high": 0.098},
+            {"dist": "uniform", "low": 0.3, "high": 1.0},
+        ],
+    },
+    {
+        "dist": "mixture",  # a component the compiled bisection does not take: numpy's
+        "weights": [0.6, 0.4],
+        "components": [
+            {"dist": "beta", "a": 2.0, "b": 3.0},
+            {"dist": "normal", "mean": 1.5, "sd": 0.2},
+        ],
+    },
 ]
 
 
