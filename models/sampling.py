@@ -46,7 +46,8 @@ def _cython_special_double(name: str) -> int:
     capsule_name.restype, capsule_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
     for key, capsule in cython_special.__pyx_capi__.items():
         fused = key.startswith("__pyx_fuse_") and key[11:].lstrip("0123456789") == name
-        if (key == name or fused) and capsule_name(capsule).startswith(b"double (double, int"):
+        signature = capsule_name(capsule) or b""  # Cython names its capsules by signature
+        if (key == name or fused) and signature.startswith(b"double (double, int"):
             return get_cython_function_address("scipy.special.cython_special", key)
     raise ImportError(f"scipy.special.cython_special has no double {name}(double)")
 

@@ -186,3 +186,13 @@ def test_map_design_checks_the_width():
     sc = load_scenario("nato-2025")
     with pytest.raises(ValueError, match="columns"):
         map_design(sc, np.full((3, 2), 0.5))
+
+
+def test_scipys_c_functions_are_found_by_their_double_signature():
+    """The compiled mapping calls scipy's own ndtri (a plain and a fused name both resolve to
+    the double version); a function scipy does not have is an ImportError naming it."""
+    from alliance_risk.models.sampling import _cython_special_double
+
+    assert _cython_special_double("ndtri") > 0 and _cython_special_double("ndtr") > 0
+    with pytest.raises(ImportError, match="no double no_such_function"):
+        _cython_special_double("no_such_function")
