@@ -520,12 +520,12 @@ def write_result(out: Path, ds: xr.Dataset, totals: dict[str, np.ndarray]) -> di
     with quiet_consolidated():
         ds.to_zarr(store, mode="w", zarr_format=3, consolidated=True)
     write_totals(store, totals, group=STATS)
+    for folder in sorted({(out / key).parent for key in mem}):  # each once, not per file
+        folder.mkdir(parents=True, exist_ok=True)
     sums = {}
     for key in sorted(mem):
         data = mem[key].to_bytes()
-        path = out / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        (out / key).write_bytes(data)
         sums[key] = hashlib.sha256(data).hexdigest()
     return sums
 
