@@ -64,9 +64,14 @@ def simulate_block(scenario: Scenario, spec: RunSpec, block: int, sink: Sink | N
     if sink is not None:
         sink(block, params, res)
     t4 = time.perf_counter()
-    timing = {"sample": t1 - t0, "kernel": t2 - t1, "kernel_cpu": c2 - c1}
-    timing |= {"reduce": t3 - t2, "samples": t4 - t3}
-    return stats, {**timing, "block": t4 - t0}
+    return stats, {
+        "sample": t1 - t0,
+        "kernel": t2 - t1,
+        "kernel_cpu": c2 - c1,
+        "reduce": t3 - t2,
+        "samples": t4 - t3,
+        "block": t4 - t0,
+    }
 
 
 class NonFiniteError(AllianceRiskError):
