@@ -171,16 +171,36 @@ def fill_sim(key_seed, key_gamma, k, row, zm, um, zs, us, wb):
     base = (np.uint64(row) * _STEPS + np.uint64(k)) * np.uint64(nz)
     for j in range(nz):
         wb[j] = word(key_seed, key_gamma, base + np.uint64(j))
-    fz, fu, m, half = zm.reshape(4 * N), um.reshape(4 * N), 4 * N, nz // 2
-    for n in range(m):
-        h = (wb[n >> 1] >> np.uint64(32 * (n & 1))) & _M32
-        fz[n] = normal(h, key_seed, key_gamma, base + np.uint64(n))
+    m, half = 4 * N, nz // 2
+    # variate n = r·N + i of row r (no reshape to a flat view: numba calls a helper for it,
+    # per simulation); half word n & 1 of word n >> 1 (normals), half + (n >> 1) (uniforms)
+    if N % 2 == 0:  # each row starts on a whole word: its variates come in pairs
+        for r in range(4):
+            w0, v0 = r * N >> 1, base + np.uint64(r * N)
+            for p in range(N >> 1):
+                w, v = wb[w0 + p], v0 + np.uint64(2 * p)
+                zm[r, 2 * p] = normal(w & _M32, key_seed, key_gamma, v)
+                zm[r, 2 * p + 1] = normal(w >> np.uint64(32), key_seed, key_gamma, v + np.uint64(1))
+    else:
+        for r in range(4):
+            for i in range(N):
+                n = r * N + i
+                h = (wb[n >> 1] >> np.uint64(32 * (n & 1))) & _M32
+                zm[r, i] = normal(h, key_seed, key_gamma, base + np.uint64(n))
     for n in range(m, nz):
         h = (wb[n >> 1] >> np.uint64(32 * (n & 1))) & _M32
         zs[n - m] = normal(h, key_seed, key_gamma, base + np.uint64(n))
-    for p in range(m // 2):  # word half + p holds uniforms 2p (low half) and 2p + 1
-        w = wb[half + p]
-        fu[2 * p], fu[2 * p + 1] = uniform24(w & _M32), uniform24(w >> np.uint64(32))
+    if N % 2 == 0:
+        for r in range(4):
+            w0 = half + (r * N >> 1)
+            for p in range(N >> 1):
+                w = wb[w0 + p]
+                um[r, 2 * p], um[r, 2 * p + 1] = uniform24(w & _M32), uniform24(w >> np.uint64(32))
+    else:
+        for r in range(4):
+            for i in range(N):
+                n = r * N + i
+                um[r, i] = uniform24((wb[half + (n >> 1)] >> np.uint64(32 * (n & 1))) & _M32)
     for n in range(m, nz):
         us[n - m] = uniform24((wb[half + (n >> 1)] >> np.uint64(32 * (n & 1))) & _M32)
 
