@@ -57,6 +57,7 @@ class Scratch(NamedTuple):
     new_p: np.ndarray  # support at k + 1, before it is stored
     new_b: np.ndarray  # burden at k + 1, before it is stored
     flags: np.ndarray
+    may_notice: np.ndarray  # the screen's verdict: this member's notice is possible
     acc: np.ndarray  # (N_MSUM, N) per-member sums of this step
     hacc: np.ndarray  # (N, bins) int32 burden histogram of this step (half the cache lines)
 
@@ -65,7 +66,13 @@ def scratch(n_members: int, bins: int) -> Scratch:
     N = n_members
     vec = [np.empty(N) for _ in range(10)]
     return Scratch._make(
-        [*vec, np.empty(N, dtype=np.bool_), np.zeros((L.N_MSUM, N)), np.zeros((N, bins), np.int32)]
+        [
+            *vec,
+            np.empty(N, dtype=np.bool_),
+            np.empty(N, dtype=np.bool_),
+            np.zeros((L.N_MSUM, N)),
+            np.zeros((N, bins), np.int32),
+        ]
     )
 
 
@@ -311,6 +318,7 @@ def _membership(s, k, setup, state, noise, out, w):
     the reference's ``_membership``: a cheap screening pass, then the exact logic for the
     few members to whom anything can happen in this update."""
     w_tau, w_act, w_dshare, w_gnew, w_flags = w.tau, w.act, w.dshare, w.gnew, w.flags
+    w_may = w.may_notice
     ms, ss = state.ms, state.ss
     sc, mc, mf, pg, qs = setup.sc, setup.mc, setup.mf, setup.pg, setup.qs
     um, dt, N = noise.um, setup.dt, ms.shape[2]
@@ -349,6 +357,7 @@ def _membership(s, k, setup, state, noise, out, w):
         # 1 - exp(-x) <= x and exp(e) <= 1.6488 for e <= 0.5: members whose uniform is above
         # that bound cannot give notice (almost all); the outcome is unchanged
         maybe = free & ((um[L.UM_NOTICE, i] < h * dt * 1.6488) | (expo > 0.5))
+        w_may[i] = maybe
         p_flip = pret if ms[L.MS_DIS, s, i] > 0.5 else ppart
         flag = (
             ((um[L.UM_GOV, i] < p_gov) & (mf[L.MF_CAL, i] < 0.5))
@@ -385,7 +394,7 @@ def _membership(s, k, setup, state, noise, out, w):
                 if notice <= 1.0:
                     left = True
                     ms[L.MS_TURNED, s, i] = 0.0
-        elif act:
+        elif w_may[i]:  # free (active, no notice pending) and past the screen
             expo = eq.withdrawal_exponent(
                 bp,
                 mf[L.MF_PBAR, i],
@@ -400,7 +409,7 @@ def _membership(s, k, setup, state, noise, out, w):
             h = eq.withdrawal_hazard(
                 h0, hr, 1.0 if (G < 0.5 and qs[L.Q_SWPW] > 0) else 0.0, mc[L.MC_HMULT, s, i], expo
             )
-            if u < eq.event_probability(h, dt):
+            if u < h * dt and u < eq.event_probability(h, dt):  # 1 - exp(-x) <= x
                 if out.em[L.EM_NOTICE_STEP, s, i] == L.NEVER:
                     out.em[L.EM_NOTICE_STEP, s, i] = k + 1
                 if setup.notice_steps == 0:
