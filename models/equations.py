@@ -284,7 +284,10 @@ def cohesion(mean_commitment, cv, cv0, divergence, n_active):
     """E12: ``C = mean_m(c) · exp(−ψ (CV(τ)/CV_0 − 1)_+)``, 0 with no member left."""
     if n_active <= 0:
         return 0.0
-    return mean_commitment * math.exp(-divergence * max(cv / cv0 - 1.0, 0.0))
+    excess = max(cv / cv0 - 1.0, 0.0)
+    if excess == 0.0:  # e^0 = 1: the same value without a call to exp
+        return mean_commitment
+    return mean_commitment * math.exp(-divergence * excess)
 
 
 @equation
