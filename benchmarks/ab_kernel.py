@@ -93,6 +93,8 @@ def main() -> None:
         return
     if not args.against:
         ap.error("--against PYTHONPATH is required")
+    if not hasattr(os, "sched_setaffinity"):
+        raise SystemExit("ab_kernel: needs Linux (pins each version to a core of its own)")
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         raise SystemExit("ab_kernel: needs two cores (both versions run at once)")
