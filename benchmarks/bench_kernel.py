@@ -8,9 +8,14 @@ a burden histogram per member and step, ``outputs.BURDEN_BINS``); plus parameter
 The fused step computes its variates in its loop (counter-based, ``models/innovations.py``);
 the floor is what drawing them with numpy alone costs.
 ``--parts`` adds the time of each part of the fused step per simulation (each part driven
-alone over the block, on the state after 6 updates). Usage:
+alone over the block, on the state after 6 updates). ``--paired ROUNDS`` measures instead
+the issue's figure, the fused kernel over the floor, with both running at once, each pinned
+to a core of its own, swapped every round (Linux): this VM's drift moves the two sequential
+timings apart by up to 1.5x between runs, and a paired round sees the same drift in both.
+Usage:
 
     python benchmarks/bench_kernel.py [--sims 20000] [--repeat 3] [--parts] [--json out.json]
+    python benchmarks/bench_kernel.py --paired 6 [--seconds 20] [--sims 4096]
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
@@ -108,24 +116,93 @@ def parts(sc, params, repeat: int) -> dict[str, float]:
     return {name: 1e9 * best_of(fn, repeat) / S for name, fn in cases.items()}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sims", type=int, default=20_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", default=None)
-    ap.add_argument("--parts", action="store_true", help="time each part of the fused step")
-    args = ap.parse_args()
-    sc = load_scenario("nato-2025")
-    S, N, T = args.sims, len(sc.members), sc.time.steps
-    params = sample_parameters(sc, S, np.random.default_rng(1))
-    simulate(sc, params[:64], np.random.default_rng(0))  # compile (cached after first run)
+def floor_of(S: int, N: int, T: int):
+    """numpy drawing a run's variates into reused buffers (as the kernel reuses its own)."""
 
-    def floor(dtype=np.float32):  # the same variates into reused buffers, as the kernel does
+    def floor(dtype=np.float32):
         rng = np.random.default_rng(2)
         draw_initial(rng, S, N, dtype)
         buffer = None
         for _ in range(T):
             buffer = draw_step(rng, S, N, dtype, out=buffer)
+
+    return floor
+
+
+def paired_child(case: str, cpu: int, sims: int, seconds: float) -> None:
+    """Pinned to ``cpu``: seconds per call of the floor or the fused kernel, as JSON."""
+    os.sched_setaffinity(0, {cpu})
+    sc = load_scenario("nato-2025")
+    params = sample_parameters(sc, sims, np.random.default_rng(1))
+    floor = floor_of(sims, len(sc.members), sc.time.steps)
+    run = floor if case == "floor" else lambda: simulate(sc, params, np.random.default_rng(2))
+    run()
+    times, end = [], time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    print(json.dumps(times))
+
+
+def paired(rounds: int, sims: int, seconds: float) -> None:
+    """The fused kernel's rate over the floor's, both running at once, round by round."""
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    if len(cpus) < 2:
+        raise SystemExit("bench_kernel --paired: needs two cores")
+    print(f"nato-2025, {sims:,} simulations a call, {seconds:g} s a round, floor and fused at once")
+    ratios = []
+    for r in range(rounds):
+        cores = cpus if r % 2 == 0 else cpus[::-1]
+        child = [sys.executable, __file__, "--sims", str(sims), "--seconds", str(seconds)]
+        procs = {
+            case: subprocess.Popen(
+                [*child, "--child", case, "--cpu", str(cpu)],
+                env=dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1"),
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for case, cpu in zip(("floor", "fused"), cores, strict=True)
+        }
+        rate = {}
+        for case, proc in procs.items():
+            out, _ = proc.communicate()
+            if proc.returncode:
+                raise SystemExit(f"bench_kernel --paired: the {case} process failed")
+            rate[case] = sims / statistics.median(json.loads(out.strip().splitlines()[-1]))
+        ratios.append(rate["fused"] / rate["floor"])
+        print(
+            f"round {r + 1}: floor {rate['floor']:,.0f} sims/s, fused {rate['fused']:,.0f}: "
+            f"{ratios[-1]:.2f}x the floor"
+        )
+    print(
+        f"fused over floor: mean {statistics.mean(ratios):.2f}x "
+        f"(range {min(ratios):.2f}-{max(ratios):.2f}, {rounds} rounds)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sims", type=int, default=None, help="20,000 (4,096 with --paired)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--parts", action="store_true", help="time each part of the fused step")
+    ap.add_argument("--paired", type=int, default=0, metavar="ROUNDS")
+    ap.add_argument("--seconds", type=float, default=20.0, help="per round, with --paired")
+    ap.add_argument("--child", choices=["floor", "fused"], help=argparse.SUPPRESS)
+    ap.add_argument("--cpu", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        paired_child(args.child, args.cpu, args.sims, args.seconds)
+        return
+    if args.paired:
+        paired(args.paired, args.sims or 4096, args.seconds)
+        return
+    sc = load_scenario("nato-2025")
+    S, N, T = args.sims or 20_000, len(sc.members), sc.time.steps
+    params = sample_parameters(sc, S, np.random.default_rng(1))
+    simulate(sc, params[:64], np.random.default_rng(0))  # compile (cached after first run)
+    floor = floor_of(S, N, T)
 
     cases = {
         "rng_floor_float32": lambda: floor(np.float32),
