@@ -32,13 +32,56 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
 
-def child(sims: int, seconds: float, cpu: int) -> None:
-    """Pinned to ``cpu``: the kernel's time per call, and a digest of its result."""
-    os.sched_setaffinity(0, {cpu})
+def timed_calls(run: Callable[[], object], seconds: float) -> list[float]:
+    """Seconds per call of ``run``, calling it for ``seconds`` (warm it up first)."""
+    times, end = [], time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def at_once(jobs: dict[str, tuple[list[str], dict]], cores: Sequence[int]) -> dict[str, dict]:
+    """Run every job (argv, environment) at the same time, the i-th pinned to ``cores[i]``;
+    each prints one JSON object as its last line: returned by job name."""
+    procs = {
+        name: subprocess.Popen(
+            argv,
+            env=dict(env, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1"),
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=partial(os.sched_setaffinity, 0, {cpu}),
+        )
+        for (name, (argv, env)), cpu in zip(jobs.items(), cores, strict=True)
+    }
+    out = {}
+    for name, proc in procs.items():
+        stdout, _ = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"the {name!r} process failed ({proc.returncode})")
+        out[name] = json.loads(stdout.strip().splitlines()[-1])
+    return out
+
+
+def two_cores(tool: str) -> list[int]:
+    """The first two cores this process may run on (each version gets one)."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise SystemExit(f"{tool}: needs Linux (pins each process to a core of its own)")
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    if len(cpus) < 2:
+        raise SystemExit(f"{tool}: needs two cores (both run at once)")
+    return cpus
+
+
+def child(sims: int, seconds: float) -> None:
+    """The kernel's time per call, and a digest of its result."""
     from alliance_risk.models.kernel import simulate
     from alliance_risk.models.sampling import sample_parameters
     from alliance_risk.models.scenario import load_scenario
@@ -51,32 +94,20 @@ def child(sims: int, seconds: float, cpu: int) -> None:
     for group in (res.series, res.events, res.member_events, res.member_summary or {}):
         for name in sorted(group):
             digest.update(name.encode() + np.ascontiguousarray(group[name]).tobytes())
-    times, end = [], time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        simulate(sc, params, np.random.default_rng(2), member_summary=BURDEN_BINS)
-        times.append(time.perf_counter() - t)
+    times = timed_calls(
+        lambda: simulate(sc, params, np.random.default_rng(2), member_summary=BURDEN_BINS),
+        seconds,
+    )
     print(json.dumps({"times": times, "digest": digest.hexdigest()}))
 
 
-def round_(args, cpus: tuple[int, int]) -> dict[str, dict]:
-    """This checkout on cpus[0] and the other on cpus[1], at the same time."""
-    procs = {}
-    for name, cpu in zip(("this", "against"), cpus, strict=True):
-        env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
-        if name == "against":
-            env["PYTHONPATH"] = args.against
-        cmd = [sys.executable, __file__, "--child", str(cpu), "--sims", str(args.sims)]
-        procs[name] = subprocess.Popen(
-            [*cmd, "--seconds", str(args.seconds)], env=env, stdout=subprocess.PIPE, text=True
-        )
-    out = {}
-    for name, proc in procs.items():
-        stdout, _ = proc.communicate()
-        if proc.returncode:
-            raise SystemExit(f"ab_kernel: the {name!r} process failed ({proc.returncode})")
-        out[name] = json.loads(stdout.strip().splitlines()[-1])
-    return out
+def round_(args, cores: Sequence[int]) -> dict[str, dict]:
+    """This checkout on cores[0] and the other on cores[1], at the same time."""
+    argv = [sys.executable, __file__, "--child", "--sims", str(args.sims)]
+    argv += ["--seconds", str(args.seconds)]
+    env = dict(os.environ)
+    jobs = {"this": (argv, env), "against": (argv, env | {"PYTHONPATH": args.against})}
+    return at_once(jobs, cores)
 
 
 def main() -> None:
@@ -86,18 +117,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="per round and process")
     ap.add_argument("--sims", type=int, default=4096, help="simulations per simulate call")
     ap.add_argument("--allow-different", action="store_true")
-    ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child is not None:
-        child(args.sims, args.seconds, args.child)
+    if args.child:
+        child(args.sims, args.seconds)
         return
     if not args.against:
         ap.error("--against PYTHONPATH is required")
-    if not hasattr(os, "sched_setaffinity"):
-        raise SystemExit("ab_kernel: needs Linux (pins each version to a core of its own)")
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        raise SystemExit("ab_kernel: needs two cores (both versions run at once)")
+    cpus = two_cores("ab_kernel")
     print(
         f"nato-2025, {args.sims:,} simulations a call with the member summaries, "
         f"{args.seconds:g} s a round, cores {cpus[0]} and {cpus[1]} swapped each round"

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -33,6 +32,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
+from ab_kernel import at_once, timed_calls, two_cores
 
 from alliance_risk.models.kernel import simulate
 from alliance_risk.models.noise import draw_initial, draw_step
@@ -129,47 +129,26 @@ def floor_of(S: int, N: int, T: int):
     return floor
 
 
-def paired_child(case: str, cpu: int, sims: int, seconds: float) -> None:
-    """Pinned to ``cpu``: seconds per call of the floor or the fused kernel, as JSON."""
-    os.sched_setaffinity(0, {cpu})
+def paired_child(case: str, sims: int, seconds: float) -> None:
+    """Seconds per call of the floor or of the fused kernel, as JSON."""
     sc = load_scenario("nato-2025")
     params = sample_parameters(sc, sims, np.random.default_rng(1))
     floor = floor_of(sims, len(sc.members), sc.time.steps)
     run = floor if case == "floor" else lambda: simulate(sc, params, np.random.default_rng(2))
-    run()
-    times, end = [], time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
-    print(json.dumps(times))
+    run()  # compile, caches
+    print(json.dumps({"times": timed_calls(run, seconds)}))
 
 
 def paired(rounds: int, sims: int, seconds: float) -> None:
     """The fused kernel's rate over the floor's, both running at once, round by round."""
-    cpus = sorted(os.sched_getaffinity(0))[:2]
-    if len(cpus) < 2:
-        raise SystemExit("bench_kernel --paired: needs two cores")
+    cpus = two_cores("bench_kernel --paired")
     print(f"nato-2025, {sims:,} simulations a call, {seconds:g} s a round, floor and fused at once")
+    argv = [sys.executable, __file__, "--sims", str(sims), "--seconds", str(seconds), "--child"]
+    jobs = {case: ([*argv, case], dict(os.environ)) for case in ("floor", "fused")}
     ratios = []
     for r in range(rounds):
-        cores = cpus if r % 2 == 0 else cpus[::-1]
-        child = [sys.executable, __file__, "--sims", str(sims), "--seconds", str(seconds)]
-        procs = {
-            case: subprocess.Popen(
-                [*child, "--child", case, "--cpu", str(cpu)],
-                env=dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1"),
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for case, cpu in zip(("floor", "fused"), cores, strict=True)
-        }
-        rate = {}
-        for case, proc in procs.items():
-            out, _ = proc.communicate()
-            if proc.returncode:
-                raise SystemExit(f"bench_kernel --paired: the {case} process failed")
-            rate[case] = sims / statistics.median(json.loads(out.strip().splitlines()[-1]))
+        out = at_once(jobs, cpus if r % 2 == 0 else cpus[::-1])
+        rate = {case: sims / statistics.median(v["times"]) for case, v in out.items()}
         ratios.append(rate["fused"] / rate["floor"])
         print(
             f"round {r + 1}: floor {rate['floor']:,.0f} sims/s, fused {rate['fused']:,.0f}: "
@@ -190,10 +169,9 @@ def main() -> None:
     ap.add_argument("--paired", type=int, default=0, metavar="ROUNDS")
     ap.add_argument("--seconds", type=float, default=20.0, help="per round, with --paired")
     ap.add_argument("--child", choices=["floor", "fused"], help=argparse.SUPPRESS)
-    ap.add_argument("--cpu", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        paired_child(args.child, args.cpu, args.sims, args.seconds)
+        paired_child(args.child, args.sims, args.seconds)
         return
     if args.paired:
         paired(args.paired, args.sims or 4096, args.seconds)
