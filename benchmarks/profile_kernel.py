@@ -69,28 +69,17 @@ def debug_copy(root: Path) -> None:
 
 
 def child(sims: int, seconds: float, out: Path) -> None:
-    """Runs in the debug copy: warm the step, save its object code, step under perf."""
-    from alliance_risk.models import fused, innovations, kernel
-    from alliance_risk.models.noise import draw_initial
+    """Runs in the debug copy: warm the step, save its object code, simulate under perf."""
+    from alliance_risk.models import fused
+    from alliance_risk.models.kernel import simulate
     from alliance_risk.models.sampling import sample_parameters
     from alliance_risk.models.scenario import load_scenario
 
     sc = load_scenario("nato-2025")
-    S, N, T = sims, len(sc.members), sc.time.steps
-    params = sample_parameters(sc, S, np.random.default_rng(1))
-    key = innovations.innovations(np.random.default_rng(3))
-    draw = innovations.Draw(key.seed, key.gamma, np.arange(S, dtype=np.int64))
+    params = sample_parameters(sc, sims, np.random.default_rng(1))
 
-    def run() -> None:  # one chunk through the horizon, as kernel.simulate steps it
-        setup = kernel.prepare(sc, params, np.float32)
-        state = kernel.initial_state(
-            sc, setup, params, draw_initial(np.random.default_rng(2), S, N)
-        )
-        kernel.baseline_indices(setup, state)
-        rec = np.zeros((32, T + 1, S), np.float32)
-        ev, em = np.full((8, S), 32767.0), np.full((2, S, N), 32767, np.int16)
-        for k in range(T + 1):
-            fused.step(k, setup, state, None, rec, ev, em, draw=draw if k < T else None)
+    def run() -> None:  # the bare kernel, in its chunks (the copy's fused step)
+        simulate(sc, params, np.random.default_rng(2))
 
     run()
     cres = next(iter(fused._step.overloads.values()))
@@ -185,7 +174,7 @@ def report(total: int, inside: collections.Counter, outside: collections.Counter
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sims", type=int, default=1024, help="simulations stepped together")
+    ap.add_argument("--sims", type=int, default=1024, help="per simulate call")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
