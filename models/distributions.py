@@ -265,8 +265,11 @@ Simple = Annotated[
 ]
 
 
+HALVINGS = 60  # of a mixture's bisection: its quantile to 1e-18 of the components' gap
+
+
 class Mixture(_Dist):
-    """Two-component mixture; its inverse CDF is found by bisection (60 halvings, to 1e-18)."""
+    """Two-component mixture; its inverse CDF is found by bisection (``HALVINGS`` halvings)."""
 
     dist: Literal["mixture"]
     weights: Annotated[tuple[float, float], Listed]
@@ -291,7 +294,7 @@ class Mixture(_Dist):
         u = np.asarray(u, dtype=float)
         qs = np.stack([c.ppf(u) for c in self.components])
         lo, hi = qs.min(axis=0), qs.max(axis=0)  # the mixture quantile lies between them
-        for _ in range(60):
+        for _ in range(HALVINGS):
             mid = 0.5 * (lo + hi)
             below = self.cdf(mid) < u
             lo = np.where(below, mid, lo)
