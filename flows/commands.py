@@ -11,16 +11,14 @@ import argparse
 import atexit
 import functools
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import alliance_risk.flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
+from alliance_risk.flows import prestart
 from alliance_risk.models.errors import EnvironmentFailure
 from alliance_risk.pipeline.apps.cli import print_headlines
 from alliance_risk.pipeline.defaults import DEFAULT_SIMS, DEFAULT_STORE
@@ -66,11 +64,12 @@ def add_flow_commands(sub) -> None:
 def _precheck(scenarios: list[str], sims: int) -> None:
     """Bad input fails here, in a second, before Prefect's API server starts."""
     from alliance_risk.models.scenario import load_scenario
-    from alliance_risk.pipeline.engine.plan import PlanError
 
     for name in scenarios:
         load_scenario(name)
     if sims <= 0:
+        from alliance_risk.pipeline.engine.plan import PlanError  # (0.2 s of imports)
+
         raise PlanError(f"--sims must be > 0, got {sims}")
 
 
@@ -79,38 +78,32 @@ class _PrefectAPI:
 
     Prefect's own ephemeral mode imports its whole server stack in this process (about 2 s)
     only to launch the server, then boots it in a subprocess (4.5-5 s); a flow waits for
-    both. Here the same subprocess (Prefect's command and environment for its ephemeral
-    server: uvicorn on 127.0.0.1, no UI, the ephemeral set of services) starts before this
-    process imports the flows, and the flow talks to it as to any server (``url``, set with
-    ``temporary_settings``). It is stopped at exit, after Prefect's log and event workers
-    have sent what they hold (atexit runs last what registers first), as Prefect stops its own.
+    both. Here the same subprocess (``prestart.launch_server``) is launched by the console
+    script before anything is imported (``prestart.entry``), or else here, before this
+    process imports Prefect (1-1.2 s of imports the server's boot then overlaps); the flow
+    talks to it as to any server (``url``, set with ``temporary_settings``).
+
+    Whether an API is configured is known for sure only from Prefect's settings, after that
+    import: the server is launched unless the environment or the active profile names an API
+    URL or disables the ephemeral server (``prestart.api_configured``), and stopped at once
+    if Prefect's settings (other sources: prefect.toml, .env) say so. It is stopped at exit,
+    after Prefect's log and event workers have sent what they hold (atexit runs last what
+    registers first), as Prefect stops its own.
     """
 
     def __init__(self) -> None:
-        from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
-
         self.url: str | None = None
         self.proc: subprocess.Popen | None = None
-        if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        early = prestart.adopt()
+        if early is None and prestart.api_configured(os.environ):
             return
-        self._start()
+        self.proc, self.url = early or prestart.launch_server()
         atexit.register(self.stop)
+        from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
-    def _start(self) -> None:
-        import prefect
-        from prefect.settings import get_current_settings
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parents[1])]
-        cmd += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1"]
-        cmd += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
-        env = os.environ | {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
-        env |= {"PREFECT__SERVER_FINAL": "1"}
-        env |= get_current_settings().to_environment_variables(exclude_unset=True)
-        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{port}/api"
+        if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+            self.stop()
+            self.url = None
 
     def ready(self) -> None:
         """Wait until the server answers (Prefect's start-up timeout); a port taken in the
@@ -124,7 +117,7 @@ class _PrefectAPI:
         while time.monotonic() < deadline:
             code = self.proc.poll()
             if code == 3:
-                self._start()
+                self.proc, self.url = prestart.launch_server()
             elif code is not None:
                 raise EnvironmentFailure(f"Prefect's API server exited with status {code}")
             try:
@@ -153,12 +146,7 @@ class _PrefectAPI:
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            prestart.stop(proc)
 
 
 class _HeadStart:

@@ -208,14 +208,20 @@ def test_interrupted_cluster_run_resumes_its_blocks(tmp_path, scheduler, prefect
     assert again["blocks_run"] == 0  # a retry after success is a no-op
 
 
-def _forecast_command(store, env: dict, watch) -> tuple[bytes, bytes]:
-    """Run ``alliance-risk forecast`` (2,000 sims, one worker) as a subprocess, calling
-    ``watch(proc)`` (a psutil.Popen) every 50 ms while it runs; its output once it has
-    succeeded and published its one run."""
+# the command line as ``python -m`` runs it, and as the ``alliance-risk`` console script does
+# (``prestart.entry``: the ephemeral server launched before anything is imported)
+MODULE = [sys.executable, "-m", "alliance_risk.pipeline.apps.cli"]
+SCRIPT = [
+    sys.executable,
+    "-c",
+    "import sys; from alliance_risk.flows.prestart import entry; entry()",
+]
+
+
+def _command(cmd: list[str], env: dict, watch) -> subprocess.CompletedProcess:
+    """Run ``cmd``, calling ``watch(proc)`` (a psutil.Popen) every 50 ms while it runs."""
     import psutil
 
-    cmd = [sys.executable, "-m", "alliance_risk.pipeline.apps.cli", "forecast", "nato-2025"]
-    cmd += ["--sims", "2000", "--store", str(store), "--workers", "1"]
     proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     while proc.poll() is None:
         try:
@@ -224,10 +230,19 @@ def _forecast_command(store, env: dict, watch) -> tuple[bytes, bytes]:
             pass
         time.sleep(0.05)
     out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err.decode()[-2000:]
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _forecast_command(store, env: dict, watch, entry=MODULE) -> tuple[bytes, bytes]:
+    """Run ``alliance-risk forecast`` (2,000 sims, one worker) as a subprocess, calling
+    ``watch(proc)`` every 50 ms while it runs; its output once it has succeeded and
+    published its one run."""
+    cmd = [*entry, "forecast", "nato-2025", "--sims", "2000", "--store", str(store)]
+    done = _command([*cmd, "--workers", "1"], env, watch)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
     (run,) = open_store(store, create=False).catalog_ids()
-    assert run.encode() in out
-    return out, err
+    assert run.encode() in done.stdout
+    return done.stdout, done.stderr
 
 
 def test_forecast_command_runs_the_flow_on_its_own_head_started_cluster(tmp_path, prefect_api):
@@ -269,22 +284,46 @@ def test_forecast_command_runs_the_flow_on_its_own_head_started_cluster(tmp_path
     ]
 
 
-def test_forecast_command_without_an_api_runs_on_its_own_ephemeral_server(tmp_path):
-    """No PREFECT_API_URL: the command starts Prefect's ephemeral API server itself, first
-    thing (a subprocess: uvicorn with Prefect's ephemeral app), runs the flow against it,
-    prints no link to a UI it does not serve, and stops it when it exits."""
-    import psutil
-
+def _no_api(tmp_path) -> dict:
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
-    for name in ("PREFECT_API_URL", "DASK_SCHEDULER_ADDRESS"):
+    for name in ("PREFECT_API_URL", "DASK_SCHEDULER_ADDRESS", "PREFECT_PROFILE"):
         env.pop(name, None)
-    servers: set[int] = set()
+    return env
+
+
+def _servers(found: set[int]):
+    """A ``watch`` that collects the pids of the command's uvicorn children."""
 
     def watch(proc):
         kids = proc.children(recursive=True)
-        servers.update(c.pid for c in kids if "uvicorn" in " ".join(c.cmdline()))
+        found.update(c.pid for c in kids if "uvicorn" in " ".join(c.cmdline()))
 
-    _, err = _forecast_command(tmp_path / "eph.zarr", env, watch)
+    return watch
+
+
+@pytest.mark.parametrize("entry", [MODULE, SCRIPT], ids=["module", "console-script"])
+def test_forecast_command_without_an_api_runs_on_its_own_ephemeral_server(tmp_path, entry):
+    """No PREFECT_API_URL: the command starts Prefect's ephemeral API server itself, first
+    thing (a subprocess: uvicorn with Prefect's ephemeral app; the console script launches
+    it before anything else and the flow session adopts it: one server, not two), runs the
+    flow against it, prints no link to a UI it does not serve, and stops it when it exits."""
+    import psutil
+
+    servers: set[int] = set()
+    _, err = _forecast_command(tmp_path / "eph.zarr", _no_api(tmp_path), _servers(servers), entry)
     assert b"Finished in state Completed" in err and b"View at" not in err
-    assert servers, "the command started no API server of its own"
+    assert len(servers) == 1, f"the command started {len(servers)} API servers, not one"
+    assert not [p for p in servers if psutil.pid_exists(p)]
+
+
+def test_console_script_stops_its_early_server_on_bad_input(tmp_path):
+    """Bad input still fails at once with exit 2, and the server the console script
+    launched first thing does not outlive the command."""
+    import psutil
+
+    servers: set[int] = set()
+    cmd = [*SCRIPT, "forecast", "no-such-scenario", "--store", str(tmp_path / "s.zarr")]
+    done = _command(cmd, _no_api(tmp_path), _servers(servers))
+    assert done.returncode == 2 and b"no-such-scenario" in done.stderr
+    assert servers, "the console script launched no server before checking its input"
     assert not [p for p in servers if psutil.pid_exists(p)]
