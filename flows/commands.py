@@ -134,13 +134,22 @@ class _PrefectAPI:
 
     @contextmanager
     def settings(self) -> Iterator[None]:
-        """Prefect's settings with this server's URL (no link to a UI it does not serve)."""
+        """Prefect's settings with this server's URL (no link to a UI it does not serve) and
+        no flow-run heartbeats: they let a server mark as crashed a run whose process died
+        without a word, but this server dies with the process; and the engine's heartbeat
+        thread sleeps in whole seconds, which the end of every flow run waited for (0-1 s)."""
         if self.url is None:
             yield
             return
-        from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+            PREFECT_UI_URL,
+            temporary_settings,
+        )
 
-        with temporary_settings(updates={PREFECT_API_URL: self.url, PREFECT_UI_URL: ""}):
+        updates = {PREFECT_API_URL: self.url, PREFECT_UI_URL: ""}
+        with temporary_settings(updates=updates | {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield
 
     def stop(self) -> None:

@@ -42,3 +42,23 @@ def test_an_api_named_anywhere_prestart_reads_means_no_ephemeral_server(tmp_path
     assert api_configured(home | {"PREFECT_PROFILES_PATH": str(other)})
     (tmp_path / "profiles.toml").write_text("not toml [")
     assert not api_configured(home)  # an unreadable file: Prefect's defaults
+
+
+def test_flows_on_the_commands_own_server_send_no_heartbeats():
+    """On the command's own ephemeral server (which dies with the command, so cannot mark a
+    crashed run) flow runs send no heartbeats, whose thread held up every flow run's end;
+    against another API Prefect's settings are left alone."""
+    from prefect.settings import get_current_settings
+
+    from alliance_risk.flows.commands import _PrefectAPI
+
+    default = get_current_settings().flows.heartbeat_frequency
+    assert default is not None
+    api = _PrefectAPI.__new__(_PrefectAPI)  # its settings only: no server launched
+    api.proc, api.url = None, "http://127.0.0.1:9/api"
+    with api.settings():
+        now = get_current_settings()
+        assert now.flows.heartbeat_frequency is None and str(now.api.url) == api.url
+    api.url = None  # an API named by the user
+    with api.settings():
+        assert get_current_settings().flows.heartbeat_frequency == default
