@@ -294,18 +294,32 @@ class ForecastStore:
         shutil.rmtree(path)
 
     # ---- publication ------------------------------------------------------------------
+    def reclaim_samples(self, run_id: str) -> None:
+        """Publication moves a run's kept samples into its group before renaming the group
+        into runs/: if it was killed in between, the samples go back to the staged run
+        (before a resumed run looks for them, and before the half-built group is removed)."""
+        staging = self.staging(run_id)
+        moved = staging / "result" / "samples"
+        if moved.exists() and not (staging / "samples").exists():
+            os.replace(moved, staging / "samples")
+
     def publish(self, run_id: str, ds: xr.Dataset, totals: dict, entry: dict) -> Path:
         """Write the run's Dataset, move it into runs/, then list it in the catalog."""
         staging = self.staging(run_id)
         out = staging / "result"
-        if out.exists():
+        samples = staging / "samples"
+        self.reclaim_samples(run_id)
+        if out.exists():  # a publication that was killed
             shutil.rmtree(out)
         self._writable()
-        sums = write_result(out, ds, totals)
-        samples = staging / "samples"
+        moved = {  # kept samples: moved into the run as they are
+            f"samples/{p.relative_to(samples).as_posix()}": p
+            for p in (samples.rglob("*") if samples.exists() else ())
+            if p.is_file()
+        }
+        write_result(out, ds, totals, seal=moved)
         if samples.exists():
             os.replace(samples, out / "samples")
-        record_checksums(out, sums)
         fsync_tree(out)  # every chunk on stable storage before the run can be listed
         final = self.run_path(run_id)
         final.parent.mkdir(exist_ok=True)
@@ -505,7 +519,13 @@ def file_sha256(path: Path) -> str:
 INTEGRITY = "integrity"  # a run's subgroup whose attributes hold its files' checksums
 
 
-def write_result(out: Path, ds: xr.Dataset, totals: dict[str, np.ndarray]) -> dict[str, str]:
+def write_result(
+    out: Path,
+    ds: xr.Dataset,
+    totals: dict[str, np.ndarray],
+    *,
+    seal: dict[str, Path] | None = None,
+) -> dict[str, str]:
     """Write a run's Dataset and its folded statistics (``STATS``, for --extend) as the new
     Zarr group ``out``; returns the sha256 of every file written (run-relative keys).
 
@@ -514,12 +534,26 @@ def write_result(out: Path, ds: xr.Dataset, totals: dict[str, np.ndarray]) -> di
     zarr's round trip to its I/O thread for every document and chunk of some 120 arrays
     (measured: 0.69-0.86 s through zarr to disk, 0.32-0.40 s in memory plus 0.02 s to write
     the 245 files). The caller fsyncs the tree.
+
+    ``seal``: the run is also sealed in memory, as ``record_checksums`` would on disk (its
+    checksums, then its metadata consolidated once), with ``seal``'s files (run-relative
+    key: where they are now; the caller moves them in, e.g. kept samples) hashed and their
+    metadata documents consolidated but not written. Otherwise the caller seals it on disk.
     """
     mem: dict = {}
     store = zarr.storage.MemoryStore(mem)
     with quiet_consolidated():
-        ds.to_zarr(store, mode="w", zarr_format=3, consolidated=True)
+        ds.to_zarr(store, mode="w", zarr_format=3, consolidated=seal is None)
     write_totals(store, totals, group=STATS)
+    if seal is not None:
+        sums = {k: hashlib.sha256(v.to_bytes()).hexdigest() for k, v in mem.items()}
+        sums |= {k: file_sha256(p) for k, p in seal.items()}
+        docs = {k: p.read_bytes() for k, p in seal.items() if k.endswith("zarr.json")}
+        for key, doc in docs.items():  # the moved groups' and arrays' metadata, consolidated
+            mem[key] = zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(doc)
+        _seal(store, {k: v for k, v in sums.items() if k != "zarr.json"})
+        for key in docs:
+            del mem[key]
     for folder in sorted({(out / key).parent for key in mem}):  # each once, not per file
         folder.mkdir(parents=True, exist_ok=True)
     sums = {}
@@ -542,15 +576,20 @@ def record_checksums(group: Path, known: dict[str, str] | None = None) -> None:
     keys = {p.relative_to(group).as_posix(): p for p in files}
     sums = {k: known.get(k) or file_sha256(p) for k, p in keys.items()}
     sums |= {k: v for k, v in known.items() if k not in keys and group / k not in skip}
-    sums = dict(sorted(sums.items()))
-    g = zarr.open_group(str(group), mode="r+")
+    _seal(str(group), sums)
+
+
+def _seal(where, sums: dict[str, str]) -> None:
+    """The checksums as the attributes of the subgroup ``integrity`` of the group ``where``
+    (a path or a zarr Store), then its metadata consolidated."""
+    g = zarr.open_group(where, mode="r+")
     g.create_group(INTEGRITY, overwrite=True).attrs.update(
         description="sha256 of every file of this run, for alliance-risk verify",
         algorithm="sha256",
-        files=sums,
+        files=dict(sorted(sums.items())),
     )
     with quiet_consolidated():
-        zarr.consolidate_metadata(str(group))
+        zarr.consolidate_metadata(where)
 
 
 def fsync_path(path: Path | str) -> None:

@@ -137,6 +137,9 @@ class ObjectForecastStore(ForecastStore):
     def _locked(self):
         yield
 
+    def reclaim_samples(self, run_id: str) -> None:
+        """Nothing to reclaim: publication copies kept samples, it does not move them."""
+
     def staging(self, run_id: str) -> str:  # type: ignore[override]  # URLs, not Paths
         return f"{self.url}/staging/{run_id}"
 

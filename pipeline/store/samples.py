@@ -174,6 +174,7 @@ def prepare(
     """The sink of a staged run: its samples group, created (or, extending ``extends``, the
     base run's chunks shared and grown) unless a resumed run already has it."""
     path = staged(fs, run_id)
+    fs.reclaim_samples(run_id)  # a resumed run whose publication was killed
     if not fs.exists(f"{path}/zarr.json"):
         if extends:  # share the base run's blocks, then grow to the new size
             fs.copy_tree(f"{fs.run_path(extends)}/samples", path)

@@ -222,6 +222,35 @@ def test_keep_samples_stores_per_simulation_results(tmp_path):
     assert wd.shape == (2 * BLOCK, 32)
 
 
+def test_a_publication_killed_after_moving_the_kept_samples_resumes_with_them(tmp_path):
+    """Publication moves the kept samples into the run's group before renaming it into
+    runs/; a run killed in between is resumed with its samples (they were deleted with the
+    half-built group), the same as a run never interrupted."""
+    from alliance_risk.pipeline.store import local
+
+    kw = dict(sims=2 * BLOCK, seed=5, block_size=BLOCK, keep_samples=True, progress=False)
+    clean = run_forecast("nato-2025", store=tmp_path / "clean.zarr", executor="inprocess", **kw)
+    store = tmp_path / "f.zarr"
+    fsync_tree = local.fsync_tree
+
+    def killed(root):  # the moment after the samples moved in: the process dies
+        assert (root / "samples" / "zarr.json").exists()
+        raise KeyboardInterrupt
+
+    local.fsync_tree = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_forecast("nato-2025", store=store, executor="inprocess", **kw)
+    finally:
+        local.fsync_tree = fsync_tree
+    fs = ForecastStore(store, create=False)
+    (run_id,) = fs.staged_runs()
+    assert fs.catalog_ids() == [] and (fs.staging(run_id) / "result" / "samples").exists()
+    res = resume_run(store, run_id, executor="inprocess", progress=False)
+    assert _samples_digest(res.store / "samples") == _samples_digest(clean.store / "samples")
+    assert dataset_digest(res.dataset) == dataset_digest(clean.dataset)
+
+
 def _samples_digest(path) -> dict[str, str]:
     import hashlib
 

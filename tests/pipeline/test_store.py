@@ -319,6 +319,44 @@ def test_a_run_built_in_memory_is_written_byte_for_byte_as_zarr_writes_it(publis
     }
 
 
+def test_a_run_sealed_in_memory_is_the_run_sealed_on_disk(published, tmp_path):
+    """Publication seals a run (its checksums, then its metadata consolidated once) in
+    memory, kept samples' metadata included; the tree is byte for byte what sealing the
+    written files on disk gives (``record_checksums``, as the object store still does)."""
+    import shutil
+
+    from alliance_risk.pipeline.store.local import record_checksums, write_result
+    from alliance_risk.pipeline.store.verify import verify
+
+    store, res = published
+    fs = ForecastStore(store, create=False)
+    ds, totals = fs.open_run(res.run_id).load(), fs.load_totals(res.run_id)
+    kept = tmp_path / "kept"  # a kept-samples group, as a run with --keep-samples stages it
+    zarr.open_group(kept, mode="w", zarr_format=3).create_array("x", data=np.arange(40.0))
+    for with_samples in (False, True):
+        disk, memory = tmp_path / f"disk{with_samples}", tmp_path / f"memory{with_samples}"
+        sums = write_result(disk, ds, totals)
+        moved = {}
+        if with_samples:
+            shutil.copytree(kept, disk / "samples")
+            moved = {f"samples/{p.relative_to(kept).as_posix()}": p for p in kept.rglob("*")}
+            moved = {k: p for k, p in moved.items() if p.is_file()}
+        record_checksums(disk, sums)
+        write_result(memory, ds, totals, seal=moved)
+        if with_samples:
+            shutil.copytree(kept, memory / "samples")
+        assert tree_digest(memory) == tree_digest(disk)
+        group = zarr.open_group(memory, mode="r")
+        assert ("samples" in group) is with_samples
+    shutil.copytree(store, tmp_path / "copy")  # the shared store stays as it is
+    fs = ForecastStore(tmp_path / "copy", create=False)
+    shutil.rmtree(fs.run_path(res.run_id))
+    shutil.copytree(tmp_path / "memoryTrue", fs.run_path(res.run_id))
+    assert verify(fs, res.run_id) == []  # every file's checksum, the samples' included
+    (fs.run_path(res.run_id) / "samples" / "x" / "c" / "0").write_bytes(b"corrupt")
+    assert verify(fs, res.run_id) != []
+
+
 def test_a_published_run_opens_lazily_without_dask(published):
     """A run is a few MB: it opens lazily (read on first use), not as dask arrays (a graph
     per read made the flows' headline tables 3-4 times slower)."""
