@@ -295,13 +295,17 @@ class ForecastStore:
 
     # ---- publication ------------------------------------------------------------------
     def reclaim_samples(self, run_id: str) -> None:
-        """Publication moves a run's kept samples into its group before renaming the group
-        into runs/: if it was killed in between, the samples go back to the staged run
-        (before a resumed run looks for them, and before the half-built group is removed)."""
+        """Publication moves a run's kept samples into its group, renames the group into
+        runs/, then lists it: if it was killed after a move and before the listing, the
+        samples go back to the staged run (before a resumed run looks for them, and before
+        the half-built or unlisted group is removed)."""
         staging = self.staging(run_id)
-        moved = staging / "result" / "samples"
-        if moved.exists() and not (staging / "samples").exists():
-            os.replace(moved, staging / "samples")
+        if (staging / "samples").exists():
+            return
+        for moved in (staging / "result" / "samples", self.run_path(run_id) / "samples"):
+            if moved.exists() and run_id not in self.catalog_ids():
+                os.replace(moved, staging / "samples")
+                return
 
     def publish(self, run_id: str, ds: xr.Dataset, totals: dict, entry: dict) -> Path:
         """Write the run's Dataset, move it into runs/, then list it in the catalog."""
@@ -309,6 +313,10 @@ class ForecastStore:
         out = staging / "result"
         samples = staging / "samples"
         self.reclaim_samples(run_id)
+        final = self.run_path(run_id)
+        if run_id in self.catalog_ids():  # listed: a kill left only its staging behind
+            shutil.rmtree(staging)
+            return final
         if out.exists():  # a publication that was killed
             shutil.rmtree(out)
         self._writable()
@@ -321,8 +329,9 @@ class ForecastStore:
         if samples.exists():
             os.replace(samples, out / "samples")
         fsync_tree(out)  # every chunk on stable storage before the run can be listed
-        final = self.run_path(run_id)
         final.parent.mkdir(exist_ok=True)
+        if final.exists():  # renamed into runs/ by a publication killed before the listing
+            shutil.rmtree(final)
         os.replace(out, final)  # atomic: readers see all of the run or none of it
         fsync_path(final.parent)
         fsync_path(staging)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from store_helpers import BLOCK, FailingSink, dataset_digest, totals_digest
 from alliance_risk.pipeline.api import extend_run, resume_run, run_forecast
 from alliance_risk.pipeline.engine.plan import PlanError, RunSpec
 from alliance_risk.pipeline.store import ForecastStore
+from alliance_risk.pipeline.store.verify import verify
 
 SIMS = 3 * BLOCK
 
@@ -222,33 +224,49 @@ def test_keep_samples_stores_per_simulation_results(tmp_path):
     assert wd.shape == (2 * BLOCK, 32)
 
 
-def test_a_publication_killed_after_moving_the_kept_samples_resumes_with_them(tmp_path):
-    """Publication moves the kept samples into the run's group before renaming it into
-    runs/; a run killed in between is resumed with its samples (they were deleted with the
-    half-built group), the same as a run never interrupted."""
+@pytest.mark.parametrize(
+    ("moment", "keep"),
+    [
+        ("samples moved in", True),
+        ("group renamed into runs/", True),
+        ("group renamed into runs/", False),
+    ],
+)
+def test_a_publication_killed_before_its_listing_resumes(tmp_path, moment, keep):
+    """Publication moves the kept samples into the run's group, renames the group into
+    runs/, then lists it in the catalog: a run killed after either move is resumed, with
+    its samples, the same as a run never interrupted. (The samples were deleted, or
+    stranded in the unlisted group, and a fresh empty set was published; a run renamed into
+    runs/ could not be resumed at all: the rename failed on the existing directory.)"""
     from alliance_risk.pipeline.store import local
 
-    kw = dict(sims=2 * BLOCK, seed=5, block_size=BLOCK, keep_samples=True, progress=False)
+    kw = dict(sims=2 * BLOCK, seed=5, block_size=BLOCK, keep_samples=keep, progress=False)
     clean = run_forecast("nato-2025", store=tmp_path / "clean.zarr", executor="inprocess", **kw)
     store = tmp_path / "f.zarr"
-    fsync_tree = local.fsync_tree
+    name = "fsync_tree" if moment == "samples moved in" else "fsync_path"
+    original = getattr(local, name)
 
-    def killed(root):  # the moment after the samples moved in: the process dies
-        assert (root / "samples" / "zarr.json").exists()
-        raise KeyboardInterrupt
+    def killed(path):  # the process dies at this moment
+        path = Path(path)
+        renamed = path.name == "runs" and any(p.is_dir() for p in path.iterdir())
+        if moment == "samples moved in" or renamed:
+            raise KeyboardInterrupt
+        original(path)
 
-    local.fsync_tree = killed
+    setattr(local, name, killed)
     try:
         with pytest.raises(KeyboardInterrupt):
             run_forecast("nato-2025", store=store, executor="inprocess", **kw)
     finally:
-        local.fsync_tree = fsync_tree
+        setattr(local, name, original)
     fs = ForecastStore(store, create=False)
     (run_id,) = fs.staged_runs()
-    assert fs.catalog_ids() == [] and (fs.staging(run_id) / "result" / "samples").exists()
+    assert fs.catalog_ids() == [] and not (fs.staging(run_id) / "samples").exists()
     res = resume_run(store, run_id, executor="inprocess", progress=False)
-    assert _samples_digest(res.store / "samples") == _samples_digest(clean.store / "samples")
+    if keep:
+        assert _samples_digest(res.store / "samples") == _samples_digest(clean.store / "samples")
     assert dataset_digest(res.dataset) == dataset_digest(clean.dataset)
+    assert fs.catalog_ids() == [run_id] and fs.staged_runs() == [] and verify(fs) == []
 
 
 def _samples_digest(path) -> dict[str, str]:
