@@ -9,10 +9,11 @@ resident memory of the client and of every worker process. Kernel-only throughpu
 measured first for the ratios: one core in process (best of three blocks of the same size,
 bare and with the member summaries a block computes), and as many processes as workers
 running blocks at once for 20 s (the sustained rate two cores give the kernel, which a run's
-mean is compared with). Each run prints the ratios and its stage breakdown: the workers'
-sampling, kernel, reduction and sample writing (seconds of wall they fill), the client's
-staging of block statistics, fold and publication, and the rest (start-up, scheduling, idle
-workers).
+mean is compared with), again right after the run with as many workers (the VM's speed
+drifts: the run is also compared with the mean of the two). Each run prints the ratios and
+its stage breakdown: the workers' sampling, kernel, reduction and sample writing (seconds of
+wall they fill), the client's staging of block statistics, fold and publication, and the
+rest (start-up, scheduling, idle workers).
 """
 
 from __future__ import annotations
@@ -202,6 +203,13 @@ def main() -> None:
             r["per_worker_vs_kernel_with_summaries"] = r["sims_per_s"] / w / ks
             if w == len(together):
                 r["vs_processes_at_once"] = r["sims_per_s"] / sum(together)
+                # this VM's speed drifts by 15-30% within minutes: the same rate right after
+                # the run too, and the run against the mean of the two
+                after = kernel_rate_together(args.block_size, w)
+                r["processes_at_once_after_sims_per_s"] = after
+                r["vs_processes_at_once_mean"] = r["sims_per_s"] / (
+                    (sum(together) + sum(after)) / 2
+                )
             rows.append(r)
             print(
                 f"{w} worker(s): {r['sims']:,} sims in {r['seconds']:.1f} s = "
@@ -225,7 +233,9 @@ def main() -> None:
                 "the member summaries, as the blocks run it)"
                 + (
                     f"; over {w} kernel processes at once, sustained: "
-                    f"{r['vs_processes_at_once']:.2f}"
+                    f"{r['vs_processes_at_once']:.2f} (before the run), "
+                    f"{r['vs_processes_at_once_mean']:.2f} (over the mean of that and the same "
+                    f"right after it: {sum(r['processes_at_once_after_sims_per_s']):,.0f} sims/s)"
                     if "vs_processes_at_once" in r
                     else ""
                 )
