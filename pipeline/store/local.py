@@ -358,14 +358,18 @@ class ForecastStore:
             shutil.rmtree(out)
         with quiet_consolidated():
             ds.to_zarr(str(out), mode="w", zarr_format=3, consolidated=True)
+        fsync_tree(out)  # on stable storage before it can be listed, as a run
         with self._locked():
             g = zarr.open_group(str(self.root), mode="r+")
             if kind not in g:
                 g.create_group(kind).attrs.update(description=PRODUCT_KINDS[kind])
             final = self.product_path(kind, product_id)
-            if final.exists():
+            if product_id in {e["id"] for e in self.products(kind)}:
                 raise StoreError(f"{self.root}: {kind}/{product_id} already exists")
+            if final.exists():  # renamed by a publication killed before its listing
+                shutil.rmtree(final)
             os.replace(out, final)
+            fsync_path(final.parent)
             self._add_to_root(kind, entry)
         return final
 

@@ -24,7 +24,7 @@ from alliance_risk.pipeline.products.questions import (
     probability,
     score,
 )
-from alliance_risk.pipeline.store import open_store
+from alliance_risk.pipeline.store import StoreError, open_store
 from alliance_risk.pipeline.store.samples import open_samples, read
 
 EVENT = """
@@ -222,6 +222,26 @@ def test_shipped_questions_are_answerable_by_a_nato_2025_run(tmp_path):
         score(fs, res)
     assert main(["score", str(store), str(res)]) == 2
     assert _digest(store) == before
+
+
+def test_a_question_log_killed_before_its_listing_is_logged_on_retry(tmp_path):
+    """A product (here the questions' log of a run) is renamed into place, then listed: a
+    retry after a kill in between replaces the unlisted group and lists it (it failed with
+    'already exists' on every retry); a listed product still refuses to be overwritten."""
+    import shutil
+
+    store = tmp_path / "q.zarr"
+    rid = _run("nato-2025", store, 5_000, 1).run_id
+    fs = open_store(store, create=False)
+    _, logged = log_questions(fs, rid)
+    stranded = fs.product_path("questions", rid)
+    other = _run("nato-2025", store, 5_000, 2).run_id  # its log, renamed but never listed
+    shutil.copytree(stranded, fs.product_path("questions", other))
+    _, again = log_questions(fs, other)
+    assert [e["id"] for e in fs.products("questions")] == [rid, other]
+    assert again.attrs["run_id"] == other and logged.attrs["run_id"] == rid
+    with pytest.raises(StoreError, match="already exists"):
+        fs.publish_product("questions", rid, again, {"id": rid})
 
 
 def test_a_question_closed_before_the_run_is_not_logged(tmp_path):
