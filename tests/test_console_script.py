@@ -62,3 +62,31 @@ def test_flows_on_the_commands_own_server_send_no_heartbeats():
     api.url = None  # an API named by the user
     with api.settings():
         assert get_current_settings().flows.heartbeat_frequency == default
+
+
+def test_a_server_that_exits_is_reported_with_its_status():
+    """The thread that waits for the server notices it has exited (a real process that ends
+    with status 1 in place of the server) and ``ready`` says so at once, not after the
+    120 s start-up timeout."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from alliance_risk.flows.commands import _PrefectAPI
+    from alliance_risk.models.errors import EnvironmentFailure
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = _PrefectAPI.__new__(_PrefectAPI)
+    api._lock, api._done, api._answered = threading.Lock(), threading.Event(), threading.Event()
+    api._failure, api.url = None, f"http://127.0.0.1:{port}/api"
+    api.proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
+    api._poller = threading.Thread(target=api._poll, daemon=True)
+    api._poller.start()
+    t = time.monotonic()
+    with pytest.raises(EnvironmentFailure, match="exited with status 1"):
+        api.ready()
+    assert time.monotonic() - t < 30
