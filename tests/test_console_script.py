@@ -90,3 +90,30 @@ def test_a_server_that_exits_is_reported_with_its_status():
     with pytest.raises(EnvironmentFailure, match="exited with status 1"):
         api.ready()
     assert time.monotonic() - t < 30
+
+
+def test_an_api_named_only_in_prefect_toml_stops_the_early_server(tmp_path):
+    """prefect.toml in the working directory names an API that only Prefect's settings can
+    read: the server launched before that import is stopped, and the flows talk to the API
+    the user named, not to it. Without the file, the command keeps its server."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "from alliance_risk.flows.commands import _PrefectAPI\n"
+        "api = _PrefectAPI()\n"
+        "print(api.url, api.proc is None)\n"
+        "api.stop()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env |= {"PREFECT_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_PROFILE", None)
+    own = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, **_OUT)
+    assert own.returncode == 0 and own.stdout.startswith("http://127.0.0.1:"), own.stderr
+    (tmp_path / "prefect.toml").write_text('[api]\nurl = "http://127.0.0.1:9/api"\n')
+    named = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, **_OUT)
+    assert named.returncode == 0 and named.stdout.split() == ["None", "True"], named.stderr
+
+
+_OUT = {"capture_output": True, "text": True, "timeout": 120}
