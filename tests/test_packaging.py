@@ -45,3 +45,14 @@ def test_generic_names_do_not_import_from_outside_the_checkout(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [True, True, True]
+
+
+def test_the_console_script_is_the_flows_prestart_entry():
+    """``alliance-risk`` enters through ``flows.prestart`` (Prefect's ephemeral server
+    launched first for a flow command), which then runs the pipeline's command line."""
+    (script,) = [e for e in _installed().entry_points if e.group == "console_scripts"]
+    assert (script.name, script.value) == ("alliance-risk", "alliance_risk.flows.prestart:entry")
+    module, function = script.value.split(":")
+    code = f"import sys; sys.argv[1:] = ['scenarios']; import {module} as m; m.{function}()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "nato-2025" in out.stdout, out.stderr
