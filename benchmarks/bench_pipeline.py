@@ -93,7 +93,7 @@ def _rss_of_workers(client: Client) -> list[int]:
 
 
 def measure(workers: int, sims: int, block: int, root: Path, processes: bool) -> dict:
-    with local_cluster(workers, processes=processes, listen=False) as cl, Client(cl) as c:
+    with local_cluster(workers, processes=processes) as cl, Client(cl) as c:
         run_forecast(
             "nato-2025",
             sims=workers * block,

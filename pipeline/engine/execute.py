@@ -52,7 +52,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         finally:
             client.close()
         return
-    with local_cluster(workers, listen=False) as cluster, Client(cluster) as c:
+    with local_cluster(workers) as cluster, Client(cluster) as c:
         yield c
 
 
@@ -67,43 +67,32 @@ WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 # The local default runs its workers as threads of this process. The kernel and numpy's big
 # operations run without the GIL (numba ``nogil``), so threads compute in parallel; what they
 # save is start-up (no worker processes to spawn, each importing numba and loading the
-# compiled kernel), transfers (a block's statistics are handed over in memory, not pickled,
-# when nothing outside the process needs the scheduler's address), and shut-down. Measured
-# on 2 cores (300k simulations, 2 workers, twice, interleaved): processes 3.65 and 2.33 s to
-# start, 20,176 and 18,885 sims/s, 0.73-0.76 s to close; threads 0.87 and 0.05 s, 22,063 and
-# 19,196 sims/s, 0.01 s. Processes isolate a worker that crashes or leaks (a nanny restarts
-# it): ``ALLIANCE_RISK_LOCAL_PROCESSES=1`` or ``processes=True`` chooses them; a real cluster
-# (deploy/) always runs worker processes.
+# compiled kernel), transfers (a block's statistics are handed over, not pickled), and
+# shut-down. Measured on 2 cores (300k simulations, 2 workers, twice, interleaved):
+# processes 3.65 and 2.33 s to start, 20,176 and 18,885 sims/s, 0.73-0.76 s to close;
+# threads 0.87 and 0.05 s, 22,063 and 19,196 sims/s, 0.01 s. Processes isolate a worker that
+# crashes or leaks (a nanny restarts it): ``ALLIANCE_RISK_LOCAL_PROCESSES=1`` or
+# ``processes=True`` chooses them; a real cluster (deploy/) always runs worker processes.
 PROCESSES_ENV = "ALLIANCE_RISK_LOCAL_PROCESSES"
 
 
-def local_cluster(
-    workers: int | None = None, processes: bool | None = None, *, listen: bool = True
-) -> LocalCluster:
+def local_cluster(workers: int | None = None, processes: bool | None = None) -> LocalCluster:
     """The pipeline's LocalCluster: ``workers`` single-threaded workers (default one per
     core), threads of this process unless ``processes`` (default: $ALLIANCE_RISK_LOCAL_PROCESSES),
-    started with the malloc and profiler settings below.
-
-    ``listen``: the scheduler listens on tcp://127.0.0.1, an address another client can use
-    (the command line hands it to the flow run, which records it). Otherwise worker threads
-    talk to the scheduler and the client in memory (inproc://): a block's statistics (about
-    2 MB) are handed over, not serialised and sent through a socket. Measured, 300k
-    simulations, 2 worker threads, four runs each: the IO loop's CPU 0.71-0.92 s against
-    0.98-1.58 s over tcp (per-thread CPU times)."""
+    started with the malloc and profiler settings below."""
     n = workers or max(os.cpu_count() or 1, 1)
     if processes is None:
         processes = _processes_from_env()
-    tcp = processes or listen  # worker processes need a socket
-    address = {"protocol": "tcp://", "host": "127.0.0.1"} if tcp else {"protocol": "inproc://"}
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
     with dask.config.set(environ | WORKER_CONFIG):
         return LocalCluster(
             n_workers=n,
             threads_per_worker=1,
             processes=processes,
+            protocol="tcp://",  # threads would talk inproc://, an address no other process can use
+            host="127.0.0.1",
             dashboard_address=":0",
             silence_logs=40,
-            **address,
         )
 
 

@@ -385,11 +385,7 @@ def test_the_local_default_runs_its_workers_as_threads_without_the_profiler(monk
     monkeypatch.delenv(PROCESSES_ENV, raising=False)
     with local_cluster(2) as cluster, Client(cluster) as c:
         got = list(c.run(facts).values())
-        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")  # others can connect
     assert got == [(os.getpid(), 1, False)] * 2
-    with local_cluster(2, listen=False) as cluster, Client(cluster) as c:  # the pipeline's own
-        assert cluster.scheduler_address.startswith("inproc://")
-        assert list(c.run(facts).values()) == [(os.getpid(), 1, False)] * 2
     monkeypatch.setenv(PROCESSES_ENV, "1")
     with local_cluster(1) as cluster, Client(cluster) as c:
         ((pid, nthreads, profiling),) = c.run(facts).values()
