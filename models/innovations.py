@@ -162,6 +162,12 @@ def normal(h, key_seed, key_gamma, variate):
 
 
 @_inline
+def half_word(wb, first, n):
+    """Half word n of the words from ``wb[first]`` on (the low half of a word first)."""
+    return (wb[first + (n >> 1)] >> np.uint64(32 * (n & 1))) & _M32
+
+
+@_inline
 def fill_sim(key_seed, key_gamma, k, row, zm, um, zs, us, wb):
     """The variates of simulation ``row`` at update k into zm (4, N), um (4, N),
     zs (6,), us (6,) (C-contiguous), in the module's layout; ``wb`` is a (4N + 6,) uint64
@@ -185,11 +191,9 @@ def fill_sim(key_seed, key_gamma, k, row, zm, um, zs, us, wb):
         for r in range(4):
             for i in range(N):
                 n = r * N + i
-                h = (wb[n >> 1] >> np.uint64(32 * (n & 1))) & _M32
-                zm[r, i] = normal(h, key_seed, key_gamma, base + np.uint64(n))
+                zm[r, i] = normal(half_word(wb, 0, n), key_seed, key_gamma, base + np.uint64(n))
     for n in range(m, nz):
-        h = (wb[n >> 1] >> np.uint64(32 * (n & 1))) & _M32
-        zs[n - m] = normal(h, key_seed, key_gamma, base + np.uint64(n))
+        zs[n - m] = normal(half_word(wb, 0, n), key_seed, key_gamma, base + np.uint64(n))
     if N % 2 == 0:
         for r in range(4):
             w0 = half + (r * N >> 1)
@@ -199,10 +203,9 @@ def fill_sim(key_seed, key_gamma, k, row, zm, um, zs, us, wb):
     else:
         for r in range(4):
             for i in range(N):
-                n = r * N + i
-                um[r, i] = uniform24((wb[half + (n >> 1)] >> np.uint64(32 * (n & 1))) & _M32)
+                um[r, i] = uniform24(half_word(wb, half, r * N + i))
     for n in range(m, nz):
-        us[n - m] = uniform24((wb[half + (n >> 1)] >> np.uint64(32 * (n & 1))) & _M32)
+        us[n - m] = uniform24(half_word(wb, half, n))
 
 
 @_njit
