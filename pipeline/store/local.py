@@ -558,13 +558,14 @@ def write_result(
     with quiet_consolidated():
         ds.to_zarr(store, mode="w", zarr_format=3, consolidated=seal is None)
     write_totals(store, totals, group=STATS)
+    known: dict[str, str] = {}  # sums taken before sealing, of files sealing leaves alone
     if seal is not None:
-        sums = {k: hashlib.sha256(v.to_bytes()).hexdigest() for k, v in mem.items()}
-        sums |= {k: file_sha256(p) for k, p in seal.items()}
+        known = {k: hashlib.sha256(v.to_bytes()).hexdigest() for k, v in mem.items()}
+        del known["zarr.json"]  # the root's: rewritten by the consolidation, not covered
         docs = {k: p.read_bytes() for k, p in seal.items() if k.endswith("zarr.json")}
         for key, doc in docs.items():  # the moved groups' and arrays' metadata, consolidated
             mem[key] = zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(doc)
-        _seal(store, {k: v for k, v in sums.items() if k != "zarr.json"})
+        _seal(store, known | {k: file_sha256(p) for k, p in seal.items()})
         for key in docs:
             del mem[key]
     for folder in sorted({(out / key).parent for key in mem}):  # each once, not per file
@@ -573,7 +574,7 @@ def write_result(
     for key in sorted(mem):
         data = mem[key].to_bytes()
         (out / key).write_bytes(data)
-        sums[key] = hashlib.sha256(data).hexdigest()
+        sums[key] = known.get(key) or hashlib.sha256(data).hexdigest()
     return sums
 
 
