@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import collections
+import functools
 import json
 import os
 import re
@@ -54,10 +55,8 @@ def debug_copy(root: Path) -> None:
     shutil.copytree(MODELS, dst, ignore=shutil.ignore_patterns("__pycache__"))
     for name, first in SHIFT.items():
         text = (dst / name).read_text()
-        cut = text.index(_FUTURE) + len(_FUTURE)
-        (dst / name).write_text(
-            text[:cut] + "\n" * (first - text[:cut].count("\n") - 1) + text[cut:]
-        )
+        cut = text.index(_FUTURE) + len(_FUTURE)  # padding after it: line ``first`` is next
+        (dst / name).write_text(text[:cut] + "\n" * (first - _header_lines(name) - 2) + text[cut:])
     fused = (dst / "fused.py").read_text()
     # the step's decorators (_jit, _part): line tables, no bounds checks, not cached
     fused, n = re.subn(
@@ -116,14 +115,20 @@ def line_table(obj: Path) -> tuple[list[int], dict[int, int | None]]:
     return sorted(table), table
 
 
+@functools.cache
+def _header_lines(name: str) -> int:
+    """Lines of a module before its ``from __future__`` line (the copy's padding goes after)."""
+    text = (MODELS / name).read_text()
+    return text[: text.index(_FUTURE)].count("\n")
+
+
 def where(line: int | None) -> tuple[str, int]:
-    """(file, line) of a line of the debug copy."""
+    """(file, line) of a line of the debug copy (called once per sample)."""
     if line is None:
         return "?", 0
     for name, first in sorted(SHIFT.items(), key=lambda x: -x[1]):
         if line >= first:
-            text = (MODELS / name).read_text()
-            return name, line - first + text[: text.index(_FUTURE)].count("\n") + 2
+            return name, line - first + _header_lines(name) + 2
     return "fused.py", line
 
 
