@@ -91,14 +91,15 @@ class _PrefectAPI:
     registers first), as Prefect stops its own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, server: tuple[subprocess.Popen, str] | None = None) -> None:
+        """``server``: one already launched (process, API URL), else the console script's."""
         self.url: str | None = None
         self.proc: subprocess.Popen | None = None
         self._lock = threading.Lock()  # the poller may relaunch the server while it is stopped
         self._done = threading.Event()  # answered, given up or stopped: the poller ends
         self._answered = threading.Event()
         self._failure: Exception | None = None
-        early = prestart.adopt()
+        early = server or prestart.adopt()
         if early is None and prestart.api_configured(os.environ):
             return
         self.proc, self.url = early or prestart.launch_server()

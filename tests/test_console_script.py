@@ -71,7 +71,6 @@ def test_a_server_that_exits_is_reported_with_its_status():
     import socket
     import subprocess
     import sys
-    import threading
     import time
 
     from alliance_risk.flows.commands import _PrefectAPI
@@ -80,13 +79,10 @@ def test_a_server_that_exits_is_reported_with_its_status():
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    api = _PrefectAPI.__new__(_PrefectAPI)
-    api._lock, api._done, api._answered = threading.Lock(), threading.Event(), threading.Event()
-    api._failure, api.url = None, f"http://127.0.0.1:{port}/api"
-    api.proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
-    api._poller = threading.Thread(target=api._poll, daemon=True)
-    api._poller.start()
     t = time.monotonic()
+    exits = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
+    api = _PrefectAPI(server=(exits, f"http://127.0.0.1:{port}/api"))
+    assert api.url is not None  # no API configured here: the command keeps its server
     with pytest.raises(EnvironmentFailure, match="exited with status 1"):
         api.ready()
     assert time.monotonic() - t < 30

@@ -211,11 +211,7 @@ def test_interrupted_cluster_run_resumes_its_blocks(tmp_path, scheduler, prefect
 # the command line as ``python -m`` runs it, and as the ``alliance-risk`` console script does
 # (``prestart.entry``: the ephemeral server launched before anything is imported)
 MODULE = [sys.executable, "-m", "alliance_risk.pipeline.apps.cli"]
-SCRIPT = [
-    sys.executable,
-    "-c",
-    "import sys; from alliance_risk.flows.prestart import entry; entry()",
-]
+SCRIPT = [sys.executable, "-c", "from alliance_risk.flows.prestart import entry; entry()"]
 
 
 def _command(cmd: list[str], env: dict, watch) -> subprocess.CompletedProcess:
