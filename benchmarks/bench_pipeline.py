@@ -1,6 +1,7 @@
 """End-to-end pipeline throughput, parallel efficiency, peak memory and store size.
 
     python benchmarks/bench_pipeline.py --sims 1000000 --workers 1 2 [--json out.json]
+    python benchmarks/bench_pipeline.py --sims 1000000 --workers 2 --rounds 3
 
 For each worker count: the pipeline's LocalCluster (``execute.local_cluster``: single-threaded
 workers, threads of this process by default, worker processes with ``--processes``), a
@@ -13,7 +14,9 @@ mean is compared with), again right after the run with as many workers (the VM's
 drifts: the run is also compared with the mean of the two). Each run prints the ratios and
 its stage breakdown: the workers' sampling, kernel, reduction and sample writing (seconds of
 wall they fill), the client's staging of block statistics, fold and publication, and the
-rest (start-up, scheduling, idle workers).
+rest (start-up, scheduling, idle workers). ``--rounds N`` alternates the sustained rate and a
+run of the most workers N times (the processes kept between measurements) and prints each
+run's ratio to the mean of the rates just before and after it, then their spread.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import threading
 import time
@@ -59,9 +63,30 @@ def kernel_rate_together(block: int, n: int, seconds: float = 20.0) -> list[floa
     summaries) in ``n`` processes at the same time (no Dask, no store): each warms up, waits
     for a common start, then simulates blocks for ``seconds``. A mean over the period, like
     a run's, not a best of three."""
-    start = time.time() + 15  # after every process has imported and compiled
-    with ProcessPoolExecutor(n) as pool:
-        return list(pool.map(_rate_from, [block] * n, [start] * n, [seconds] * n))
+    with Yardstick(block, n) as y:
+        return y.rate(seconds)
+
+
+class Yardstick:
+    """``n`` kernel processes kept between measurements (imported and compiled once), so
+    runs can be measured between two of them in alternation (``--rounds``)."""
+
+    def __init__(self, block: int, n: int):
+        self.block, self.n, self.warm = block, n, False
+        self.pool = ProcessPoolExecutor(n)
+
+    def rate(self, seconds: float = 20.0) -> list[float]:
+        start = time.time() + (2 if self.warm else 15)  # after imports and compiling
+        args = ([self.block] * self.n, [start] * self.n, [seconds] * self.n)
+        rates = list(self.pool.map(_rate_from, *args))
+        self.warm = True
+        return rates
+
+    def __enter__(self) -> Yardstick:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown()
 
 
 def _rate_from(block: int, start: float, seconds: float) -> float:
@@ -153,7 +178,10 @@ def _on_core(r: dict) -> str:
     if "kernel_cpu" not in r["stages"]:
         return ""
     share = r["stages"]["kernel_cpu"] / r["kernel_seconds"]
-    return f" (on a core {share:.0%} of its wall: the rest waiting for a core or the GIL)"
+    return (
+        f" (on a core {share:.0%} of its wall: the rest waiting for a core or the GIL; per "
+        f"second on a core {r['sims'] / r['stages']['kernel_cpu']:,.0f} sims/s)"
+    )
 
 
 def stage_table(r: dict) -> str:
@@ -174,14 +202,57 @@ def stage_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def alternate(args) -> None:
+    """``--rounds``: the yardstick (the kernel in as many processes as workers, 20 s) and a
+    run, in alternation, each run compared with the mean of the yardsticks just before and
+    just after it. This VM's speed drifts by 15-35% within minutes, so one pair says little;
+    the rounds give the ratio's spread."""
+    w, ratios = max(args.workers), []
+    root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    try:
+        with Yardstick(args.block_size, w) as y:
+            before = sum(y.rate())
+            for i in range(args.rounds):
+                r = measure(w, args.sims, args.block_size, root / f"round{i}", args.processes)
+                after = sum(y.rate())
+                ratios.append(r["sims_per_s"] / ((before + after) / 2))
+                on_core = r["sims"] / r["stages"]["kernel_cpu"] / ((before + after) / (2 * w))
+                print(
+                    f"round {i + 1}: yardstick {before:,.0f} then {after:,.0f} sims/s; run "
+                    f"{r['sims_per_s']:,.0f} sims/s in {r['seconds']:.1f} s: ratio "
+                    f"{ratios[-1]:.2f}; pipeline time over kernel time "
+                    f"+{100 * r['overhead_vs_kernel']:.0f}%; kernel on a core "
+                    f"{r['stages']['kernel_cpu'] / r['kernel_seconds']:.0%} of its wall, per "
+                    f"second on a core {on_core:.2f} of a yardstick process",
+                    flush=True,
+                )
+                before = after
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(
+        f"{args.sims:,} sims, {w} workers, over the sustained {w}-process kernel: median "
+        f"{statistics.median(ratios):.2f}, mean {statistics.mean(ratios):.2f} (min "
+        f"{min(ratios):.2f}, max {max(ratios):.2f}, {len(ratios)} rounds)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sims", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--block-size", type=int, default=10_000)
     ap.add_argument("--processes", action="store_true", help="worker processes, not threads")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="alternate the two-process yardstick and a run of the most workers this many times",
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.rounds > 1:
+        alternate(args)
+        return
     kr, ks = kernel_rate(args.block_size), kernel_rate(args.block_size, summary=True)
     print(
         f"kernel only (one core, block {args.block_size}): {kr:,.0f} sims/s; as a block calls "
@@ -210,6 +281,11 @@ def main() -> None:
                 r["vs_processes_at_once_mean"] = r["sims_per_s"] / (
                     (sum(together) + sum(after)) / 2
                 )
+                if "kernel_cpu" in r["stages"]:  # the kernel's own speed in the run's workers
+                    per_process = (sum(together) + sum(after)) / (2 * w)
+                    r["kernel_on_core_vs_process"] = (
+                        r["sims"] / r["stages"]["kernel_cpu"] / per_process
+                    )
             rows.append(r)
             print(
                 f"{w} worker(s): {r['sims']:,} sims in {r['seconds']:.1f} s = "
@@ -248,6 +324,12 @@ def main() -> None:
                 else f"  CPU during the run: {r['client_cpu_s']:.1f} s (client, scheduler and "
                 f"worker threads: one process), of {r['seconds']:.1f} s of wall"
             )
+            if "kernel_on_core_vs_process" in r:
+                print(
+                    "  the kernel per second on a core in the workers over one kernel process's "
+                    f"sustained rate (the mean of before and after): "
+                    f"{r['kernel_on_core_vs_process']:.2f}"
+                )
             print(stage_table(r))
         if len(rows) >= 2:
             eff = rows[-1]["sims_per_s"] / (
