@@ -207,7 +207,7 @@ def alternate(args) -> None:
     run, in alternation, each run compared with the mean of the yardsticks just before and
     just after it. This VM's speed drifts by 15-35% within minutes, so one pair says little;
     the rounds give the ratio's spread."""
-    w, ratios = max(args.workers), []
+    w, ratios, rows = max(args.workers), [], []
     root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     try:
         with Yardstick(args.block_size, w) as y:
@@ -226,6 +226,7 @@ def alternate(args) -> None:
                     f"second on a core {on_core:.2f} of a yardstick process",
                     flush=True,
                 )
+                rows.append(r | {"yardstick_sims_per_s": [before, after], "ratio": ratios[-1]})
                 before = after
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -234,6 +235,8 @@ def alternate(args) -> None:
         f"{statistics.median(ratios):.2f}, mean {statistics.mean(ratios):.2f} (min "
         f"{min(ratios):.2f}, max {max(ratios):.2f}, {len(ratios)} rounds)"
     )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rounds": rows}, indent=2))
 
 
 def main() -> None:
