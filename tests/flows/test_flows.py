@@ -290,14 +290,15 @@ def _no_api(tmp_path) -> dict:
 
 class _Servers:
     """A ``watch`` that records the command's uvicorn children (pid -> the port it serves)
-    and the most of them alive at one look."""
+    and the most of them alive at one look. Children only: a process a server forks (its
+    own subprocess calls, before they exec) carries the server's command line for a moment."""
 
     def __init__(self):
         self.ports: dict[int, int] = {}
         self.most_at_once = 0
 
     def __call__(self, proc):
-        alive = [c for c in proc.children(recursive=True) if "uvicorn" in " ".join(c.cmdline())]
+        alive = [c for c in proc.children() if "uvicorn" in " ".join(c.cmdline())]
         for c in alive:
             argv = c.cmdline()
             self.ports.setdefault(c.pid, int(argv[argv.index("--port") + 1]))
