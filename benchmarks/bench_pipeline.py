@@ -180,8 +180,13 @@ def _on_core(r: dict) -> str:
     share = r["stages"]["kernel_cpu"] / r["kernel_seconds"]
     return (
         f" (on a core {share:.0%} of its wall: the rest waiting for a core or the GIL; per "
-        f"second on a core {r['sims'] / r['stages']['kernel_cpu']:,.0f} sims/s)"
+        f"second on a core {per_core_second(r):,.0f} sims/s)"
     )
+
+
+def per_core_second(r: dict) -> float:
+    """The kernel's simulations per second on a core in a run's workers (its thread CPU)."""
+    return r["sims"] / r["stages"]["kernel_cpu"]
 
 
 def stage_table(r: dict) -> str:
@@ -215,8 +220,9 @@ def alternate(args) -> None:
             for i in range(args.rounds):
                 r = measure(w, args.sims, args.block_size, root / f"round{i}", args.processes)
                 after = sum(y.rate())
-                ratios.append(r["sims_per_s"] / ((before + after) / 2))
-                on_core = r["sims"] / r["stages"]["kernel_cpu"] / ((before + after) / (2 * w))
+                mean = (before + after) / 2
+                ratios.append(r["sims_per_s"] / mean)
+                on_core = per_core_second(r) / (mean / w)
                 print(
                     f"round {i + 1}: yardstick {before:,.0f} then {after:,.0f} sims/s; run "
                     f"{r['sims_per_s']:,.0f} sims/s in {r['seconds']:.1f} s: ratio "
@@ -281,14 +287,10 @@ def main() -> None:
                 # the run too, and the run against the mean of the two
                 after = kernel_rate_together(args.block_size, w)
                 r["processes_at_once_after_sims_per_s"] = after
-                r["vs_processes_at_once_mean"] = r["sims_per_s"] / (
-                    (sum(together) + sum(after)) / 2
-                )
+                mean = (sum(together) + sum(after)) / 2
+                r["vs_processes_at_once_mean"] = r["sims_per_s"] / mean
                 if "kernel_cpu" in r["stages"]:  # the kernel's own speed in the run's workers
-                    per_process = (sum(together) + sum(after)) / (2 * w)
-                    r["kernel_on_core_vs_process"] = (
-                        r["sims"] / r["stages"]["kernel_cpu"] / per_process
-                    )
+                    r["kernel_on_core_vs_process"] = per_core_second(r) / (mean / w)
             rows.append(r)
             print(
                 f"{w} worker(s): {r['sims']:,} sims in {r['seconds']:.1f} s = "
