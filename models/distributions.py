@@ -15,6 +15,8 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from scipy import special
 
+from alliance_risk.models import numerics
+
 EDGE = (
     1e-12  # samplers keep unit-cube points off 0 and 1, where unbounded inverse CDFs are infinite
 )
@@ -182,7 +184,8 @@ class LogNormal(_Dist):
 
     def ppf(self, u):
         mu, sigma = self.log_params
-        return np.exp(mu + sigma * special.ndtri(np.asarray(u, dtype=float)))
+        # the C library's exp: numpy's float64 exp differs on AVX-512 CPUs (numerics.py)
+        return numerics.exp(mu + sigma * special.ndtri(np.asarray(u, dtype=float)))
 
 
 class Beta(_Dist):

@@ -20,7 +20,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy.special import logit
 
-from alliance_risk.models import equations, events, innovations
+from alliance_risk.models import equations, events, innovations, numerics
 from alliance_risk.models import layout as L
 from alliance_risk.models.noise import StepNoise, draw_initial, empty_step
 from alliance_risk.models.parameters import GLOBAL_NAMES
@@ -170,7 +170,7 @@ def prepare(scenario: Scenario, params: np.ndarray, dtype=np.float32) -> Setup:
     if heg >= 0:
         hmult[:, heg] = p["hegemon_exit_pass"]
     A0 = scenario.adversary.spending
-    phi_u = np.exp(-p["threat_reversion"] * dt)
+    phi_u = numerics.exp(-p["threat_reversion"] * dt)
 
     sc = np.zeros((L.N_SC, S))
     sc[L.SC_PGOV] = prob(p["government_change_rate"])
@@ -186,9 +186,9 @@ def prepare(scenario: Scenario, params: np.ndarray, dtype=np.float32) -> Setup:
     sc[L.SC_LOGITC] = logit(np.clip(p["commitment_base"], 1e-6, 1 - 1e-6))
     sc[L.SC_LCYB] = p["cyber_rate"] * dt
     sc[L.SC_LJ] = p["crisis_rate"] * dt
-    sc[L.SC_P0CYB], sc[L.SC_P0J] = np.exp(-sc[L.SC_LCYB]), np.exp(-sc[L.SC_LJ])
-    sc[L.SC_LCEIL] = np.log(p["adversary_ceiling"] / 100.0)
-    sc[L.SC_DYADF] = np.exp(-p["dyad_membership_effect"])
+    sc[L.SC_P0CYB], sc[L.SC_P0J] = numerics.exp(-sc[L.SC_LCYB]), numerics.exp(-sc[L.SC_LJ])
+    sc[L.SC_LCEIL] = numerics.log(p["adversary_ceiling"] / 100.0)
+    sc[L.SC_DYADF] = numerics.exp(-p["dyad_membership_effect"])
     sc[L.SC_KA0] = A0 / p["capability_depreciation"]
     sc[L.SC_MPROX] = prox.mean(axis=1)
     sc[L.SC_TARGET] = np.argmax(prox, axis=1)
@@ -206,7 +206,7 @@ def prepare(scenario: Scenario, params: np.ndarray, dtype=np.float32) -> Setup:
 
     a, d, cp = scenario.alliance, scenario.dissolution, scenario.couplings
     qs = np.zeros(L.N_Q)
-    qs[L.Q_A0], qs[L.Q_LOGA0], qs[L.Q_AGROWTH] = A0, np.log(A0), scenario.adversary.growth
+    qs[L.Q_A0], qs[L.Q_LOGA0], qs[L.Q_AGROWTH] = A0, math.log(A0), scenario.adversary.growth
     qs[L.Q_HBAR] = scenario.adversary.hostility_level
     qs[L.Q_RHOMIN], qs[L.Q_BMIN], qs[L.Q_BMAX] = a.hegemon_min_share, a.burden_min, a.burden_max
     qs[L.Q_ARMS] = a.arms_race_growth
@@ -264,7 +264,7 @@ def initial_state(scenario: Scenario, setup: Setup, params: np.ndarray, init: St
     G = len(GLOBAL_NAMES)
     delta = setup.pg[L.P["capability_depreciation"]][:, None]
     Y0 = scenario.member_array("gdp")
-    ms[L.MS_Y] = np.log(Y0)[None, :]
+    ms[L.MS_Y] = numerics.log(Y0)[None, :]
     ms[L.MS_B] = setup.mf[L.MF_B0][None, :]
     ms[L.MS_K] = ms[L.MS_B] * np.exp(ms[L.MS_Y]) / 100.0 / delta
     ms[L.MS_P] = setup.mf[L.MF_PBAR][None, :]
@@ -283,7 +283,7 @@ def initial_state(scenario: Scenario, setup: Setup, params: np.ndarray, init: St
     ss[L.SS_F] = ss[L.SS_FPREV] = scenario.alliance.friction0
     ss[L.SS_RHO] = 1.0
     ss[L.SS_ALIVE] = 1.0
-    ss[L.SS_YA] = np.log(scenario.adversary.gdp)
+    ss[L.SS_YA] = math.log(scenario.adversary.gdp)
     ss[L.SS_H] = scenario.adversary.hostility_start
     ys = setup.year_steps
     return State(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alliance_risk.models import equations
+from alliance_risk.models import equations, numerics
 from alliance_risk.models import layout as L
 
 E = equations.ufuncs
@@ -35,7 +35,7 @@ def transcendentals(setup, state, fill_logit) -> tuple:
     lnc = E.log_threat_common(
         ss[L.SS_H], setup.pg[L.P["threat_power_elasticity"]], ss[L.SS_A], qs[L.Q_A0]
     )
-    eb = np.exp(lnc).astype(ms.dtype)
+    eb = numerics.exp(lnc).astype(ms.dtype)  # numpy's float64 exp differs on AVX-512
     fill_logit(setup, state, EU, eb, EC)
     np.negative(EC, out=EC)
     with np.errstate(over="ignore"):  # logit c < -88 in float32: e^(-logit) = inf, c = 0

@@ -19,6 +19,7 @@ import numpy as np
 from llvmlite import binding as llvm
 from numba.extending import get_cython_function_address
 
+from alliance_risk.models import numerics
 from alliance_risk.models.distributions import (
     EDGE,
     HALVINGS,
@@ -99,11 +100,12 @@ def map_design(scenario: Scenario, u: np.ndarray) -> np.ndarray:
     """Map an (n x P) unit-cube design to parameter values through each inverse CDF.
 
     One compiled pass over tiles of rows (``_map_columns``) maps the closed-form and
-    tabulated families in place, calling scipy's own ``ndtri``; the log-normal's ``exp`` runs
-    in numpy; mixtures of uniforms bisect compiled (``_mixture_column``), other mixtures in
-    numpy (a compiled bisection through a CDF call measured no faster). Every column is bit
-    for bit its distribution's ``ppf`` (tested), without the numpy mapping's transposed
-    copies and per-column temporaries (docs/model.md §2).
+    tabulated families in place, calling scipy's own ``ndtri``; the log-normal's ``exp``
+    comes from the C library (``numerics.exp``: numpy's differs on AVX-512 CPUs); mixtures
+    of uniforms bisect compiled (``_mixture_column``), other mixtures in numpy (a compiled
+    bisection through a CDF call measured no faster). Every column is bit for bit its
+    distribution's ``ppf`` (tested), without the numpy mapping's transposed copies and
+    per-column temporaries (docs/model.md §2).
     """
     dists = scenario.distributions
     if u.shape[1] != len(dists):
@@ -113,7 +115,7 @@ def map_design(scenario: Scenario, u: np.ndarray) -> np.ndarray:
     out = np.empty(u.shape, dtype=np.float64)
     _map_columns(u, plan.codes, plan.consts, plan.tables, out)
     for j in plan.exp_columns:
-        out[:, j] = np.exp(np.ascontiguousarray(out[:, j]))
+        out[:, j] = numerics.exp(out[:, j])
     for j, (params, weights) in plan.mixtures.items():
         col = np.empty(len(u))
         _mixture_column(np.ascontiguousarray(u[:, j]), params, weights, col)

@@ -348,6 +348,8 @@ def _complete(fs, run_id, sc, spec, manifest, progress, c) -> RunResult:
     t_publish = time.perf_counter()
     ds = build_dataset(sc, totals)
     ds.attrs.update(_run_attrs(run_id, sc, spec, manifest, totals))
+    targets = sorted({t["compiled_for"] for t in timings if "compiled_for" in t})
+    ds.attrs["compiled_for"] = ", ".join(targets) or "none"  # none: no block ran here
     entry = {
         "run_id": run_id,
         "scenario": sc.name,

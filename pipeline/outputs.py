@@ -7,10 +7,13 @@ Horizons in years come from the time coordinate, so any step length (3, 6, 12 mo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+
+from alliance_risk.models import numerics
 
 DAYS_PER_YEAR = 365.25
 
@@ -51,8 +54,11 @@ class Histogram:
 
     @property
     def edges(self) -> np.ndarray:
-        if self.log:
-            return np.geomspace(self.low, self.high, self.bins + 1)
+        if self.log:  # as np.geomspace, whose float64 power differs on AVX-512 CPUs
+            lo, hi = math.log(self.low), math.log(self.high)
+            edges = numerics.exp(np.linspace(lo, hi, self.bins + 1))
+            edges[0], edges[-1] = self.low, self.high
+            return edges
         return np.linspace(self.low, self.high, self.bins + 1)
 
 

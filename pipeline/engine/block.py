@@ -16,6 +16,7 @@ from typing import cast
 import numpy as np
 from scipy import special
 
+from alliance_risk.models import numerics
 from alliance_risk.models.errors import AllianceRiskError
 from alliance_risk.models.kernel import KernelResult, nonfinite, simulate
 from alliance_risk.models.layout import CAUSE_NAMES
@@ -43,7 +44,7 @@ def simulate_block(scenario: Scenario, spec: RunSpec, block: int, sink: Sink | N
     Returns (stats, timing): timing holds the seconds spent sampling, in the kernel (and the
     CPU time of this thread in it: less than its wall when the thread waits for a core or
     the GIL), reducing and in the whole block (kept apart from the statistics, which are
-    deterministic).
+    deterministic), and the CPU numba compiled the kernel for (``numerics.TARGET_USED``).
     """
     t0 = time.perf_counter()
     p_rng, i_rng = block_rngs(spec.seed, block)
@@ -71,6 +72,7 @@ def simulate_block(scenario: Scenario, spec: RunSpec, block: int, sink: Sink | N
         "reduce": t3 - t2,
         "samples": t4 - t3,
         "block": t4 - t0,
+        "compiled_for": numerics.TARGET_USED,  # the CPU this worker's kernel was compiled for
     }
 
 
