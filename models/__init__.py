@@ -1,5 +1,5 @@
 """The alliance-stability model: scenarios, uncertain inputs, samplers and the kernel."""
 
-from alliance_risk.models import numerics  # noqa: F401  # first: LLVM options before any compile
+from alliance_risk.models import numerics  # noqa: F401  # first: pins numba's target before any compile
 
 MODEL_VERSION = "2"  # bump when the kernel's equations change (stored with every run)

@@ -1,7 +1,8 @@
 """Floating-point choices that make results the same on every x86-64 CPU with AVX2 and FMA.
 
-Two things made a block's results depend on the CPU that computed it (measured: nato-2025
-blocks from an AVX-512 Xeon differed bitwise from those of AVX2 machines, Intel or AMD):
+Two things made a block's results depend on the CPU that computed it (measured: the kernel
+compiled for AMD Zen 4 gave other nato-2025 blocks than compiled for eight other Intel and
+AMD models; numpy's AVX-512 code changed the stored conflict-hazard quantiles):
 
 - **numba compiled for the host CPU.** LLVM's vectoriser picks the vector width and the
   number of interleaved partial sums per CPU model, and the fused step's sums over members
