@@ -43,6 +43,18 @@ TARGET = "haswell"
 _V3 = ("avx", "avx2", "bmi", "bmi2", "f16c", "fma", "lzcnt", "movbe")
 
 
+def _x86_64() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def host_runs_target() -> bool:
+    """Whether this machine can run TARGET's code: x86-64 with AVX2, FMA and the rest of v3."""
+    if not _x86_64():
+        return False
+    features = llvm.get_host_cpu_features()
+    return all(features.get(f, False) for f in _V3)
+
+
 def _pin_target() -> str:
     """Make numba compile for TARGET where it can; returns the target in words."""
     host = llvm.get_host_cpu_name()
@@ -53,10 +65,9 @@ def _pin_target() -> str:
         return TARGET  # pinned by the process that started this one
     if chosen:
         return f"{chosen} (NUMBA_CPU_NAME)"
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if not _x86_64():
         return f"{host} (host; not x86-64)"
-    features = llvm.get_host_cpu_features()
-    if not all(features.get(f, False) for f in _V3):
+    if not host_runs_target():
         return f"{host} (host; no AVX2/FMA)"
     if "_toplevel_target_context" in registry.cpu_target.__dict__:
         warnings.warn(
