@@ -10,7 +10,7 @@ AMD models; numpy's AVX-512 code changed the stored conflict-hazard quantiles):
   module pins numba's target to ``TARGET``, Haswell's instruction set (x86-64-v3: AVX2, FMA,
   BMI2; every Intel and AMD server CPU since 2013-2017 runs it) with its own features only,
   so every such machine runs the same machine code. Measured on an AVX-512 Xeon, the kernel
-  is about 5% slower than compiled for that host (docs/store.md, Reproducibility).
+  is 5-9% slower than compiled for that host (docs/store.md, Reproducibility).
   This is process-wide: other numba code compiled in the process gets the same target. A
   user's own ``NUMBA_CPU_NAME`` is respected, and ``ALLIANCE_RISK_CPU_TARGET=host`` turns
   the pin off (results then follow the CPU again).
