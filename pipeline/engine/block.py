@@ -28,7 +28,7 @@ from alliance_risk.models.sampling import (
 )
 from alliance_risk.models.scenario import Scenario
 from alliance_risk.pipeline.engine.plan import RunSpec, block_rngs
-from alliance_risk.pipeline.engine.stats import cumulative_counts, histogram_rows
+from alliance_risk.pipeline.engine.stats import continuous_rows, cumulative_counts
 from alliance_risk.pipeline.outputs import BURDEN_BINS, HONOUR_BINS, OUTPUTS, Output
 
 # continuous outputs whose sums among intact simulations are kept too (their *_given_intact_mean)
@@ -191,15 +191,18 @@ def _meeting(o: Output, r: Record, out: dict) -> None:
 
 def _continuous(o: Output, r: Record, out: dict) -> None:
     """Sum, sum of squares and histogram; the alliance's continuous outputs are 0 after
-    dissolution, and cohesion and credibility also keep their sums while intact."""
-    x = r.res.series[o.source].astype(np.float64)
-    if o.source in GIVEN_INTACT:
-        out[f"{o.total}_given_intact_sum"] = (x * r.res.series["alive"]).sum(axis=1)
-        x = x * r.res.series["alive"]  # unconditional: 0 after dissolution
-    out[f"{o.total}_sum"] = x.sum(axis=1)
-    out[f"{o.total}_sumsq"] = (x * x).sum(axis=1)
+    dissolution, and cohesion and credibility also keep their sums while intact (the same
+    sums: the unconditional output is the one masked by ``alive``)."""
     h = o.histogram
-    out[f"{o.total}_hist"] = histogram_rows(x, h.low, h.high, h.bins, h.log)
+    mask = r.res.series["alive"] if o.source in GIVEN_INTACT else None
+    total, squares, hist = continuous_rows(
+        r.res.series[o.source], h.low, h.high, h.bins, h.log, mask=mask
+    )
+    if mask is not None:
+        out[f"{o.total}_given_intact_sum"] = total.copy()
+    out[f"{o.total}_sum"] = total
+    out[f"{o.total}_sumsq"] = squares
+    out[f"{o.total}_hist"] = hist
 
 
 def _hegemon_honours(o: Output, r: Record, out: dict) -> None:
