@@ -55,6 +55,7 @@ def parts(sc, params, repeat: int) -> dict[str, float]:
     import numba
 
     from alliance_risk.models import fused, innovations, kernel
+    from alliance_risk.models import layout as L
     from alliance_risk.models.reference import transcendentals
 
     S, N = params.shape[0], len(sc.members)
@@ -79,7 +80,22 @@ def parts(sc, params, repeat: int) -> dict[str, float]:
     out = fused.Outputs(
         rec, ev, em, dummy.astype(np.float32), dummy, dummy.astype(np.int64), 0.0, 1.0, False, False
     )
-    jit = numba.njit(nogil=True, error_model="numpy", fastmath=fused._FAST, _nrt=False)
+    lo, hi, bins = BURDEN_BINS  # the member summaries, as a pipeline block computes them
+    w_sum = fused.scratch(N, bins)
+    out_sum = out._replace(
+        msum=np.zeros((L.N_MSUM, sc.time.steps + 1, N)),
+        mhist=np.zeros((sc.time.steps + 1, N, bins), np.int64),
+        hist_low=lo,
+        hist_inv_width=1.0 / ((hi - lo) / bins),  # as kernel.simulate gives step()
+        do_sum=True,
+    )
+    jit = numba.njit(  # compiled as the step is: no NRT, pointers noalias
+        nogil=True,
+        error_model="numpy",
+        fastmath=fused._FAST,
+        _nrt=False,
+        pipeline_class=fused._NoAliasCompiler,
+    )
 
     @jit
     def derive(setup, state, w, Y, EU, eb, EC):
@@ -97,6 +113,11 @@ def parts(sc, params, repeat: int) -> dict[str, float]:
             fused._members_continuous(s, 6, setup, state, sn, w, Y, 1e3, 2e3, 0.0, False, 0.5)
 
     @jit
+    def summarise(setup, state, out, w):
+        for s in range(state.ss.shape[1]):
+            fused._summarise(s, 6, setup, state, out, w, w.acc, w.hacc)
+
+    @jit
     def variates(draw, sn):  # what the fused step computes per simulation, alone
         for s in range(draw.rows.shape[0]):
             innovations.fill_sim(draw.seed, draw.gamma, 6, s, sn.zm, sn.um, sn.zs, sn.us, sn.words)
@@ -107,6 +128,7 @@ def parts(sc, params, repeat: int) -> dict[str, float]:
         "membership_events": lambda: membership(setup, state, sn, out, w),
         "continuous_members": lambda: continuous(setup, state, sn, w, Y),
         "counter_variates": lambda: variates(draw, sn),
+        "member_summaries": lambda: summarise(setup, state, out_sum, w_sum),
         "step_record_only": lambda: fused.step(40, setup, state, None, rec, ev, em),
         "step_update": lambda: fused.step(6, setup, state, None, rec, ev, em, draw=draw),
         "numpy_draw_floor": lambda: draw_step(rng, S, N, out=noise),

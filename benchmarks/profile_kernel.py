@@ -10,7 +10,7 @@ innovations.py starts at line 2000 and equations.py at line 4000: the line numbe
 the file. Samples outside the step (numpy's block transcendentals, Python) are summed by
 library. A profile, not a benchmark: shares of samples, not speeds.
 
-    python benchmarks/profile_kernel.py [--sims 1024] [--seconds 5] [--top 40]
+    python benchmarks/profile_kernel.py [--sims 1024] [--seconds 5] [--top 40] [--summaries]
 """
 
 from __future__ import annotations
@@ -67,18 +67,20 @@ def debug_copy(root: Path) -> None:
     (dst / "fused.py").write_text(fused.replace("cache=True", "cache=False"))
 
 
-def child(sims: int, seconds: float, out: Path) -> None:
+def child(sims: int, seconds: float, out: Path, summaries: bool) -> None:
     """Runs in the debug copy: warm the step, save its object code, simulate under perf."""
     from alliance_risk.models import fused
     from alliance_risk.models.kernel import simulate
     from alliance_risk.models.sampling import sample_parameters
     from alliance_risk.models.scenario import load_scenario
+    from alliance_risk.pipeline.outputs import BURDEN_BINS
 
     sc = load_scenario("nato-2025")
     params = sample_parameters(sc, sims, np.random.default_rng(1))
+    bins = BURDEN_BINS if summaries else None
 
-    def run() -> None:  # the bare kernel, in its chunks (the copy's fused step)
-        simulate(sc, params, np.random.default_rng(2))
+    def run() -> None:  # the kernel, in its chunks (the copy's fused step), bare or as a block
+        simulate(sc, params, np.random.default_rng(2), member_summary=bins)
 
     run()
     cres = next(iter(fused._step.overloads.values()))
@@ -182,10 +184,13 @@ def main() -> None:
     ap.add_argument("--sims", type=int, default=1024, help="per simulate call")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument(
+        "--summaries", action="store_true", help="with the member summaries a block computes"
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.sims, args.seconds, Path(args.child))
+        child(args.sims, args.seconds, Path(args.child), args.summaries)
         return
     for tool in ("perf", "objdump"):
         if shutil.which(tool) is None:
@@ -195,6 +200,7 @@ def main() -> None:
         debug_copy(work)
         env = {**os.environ, "PYTHONPATH": str(work), "NUMBA_NUM_THREADS": "1"}
         cmd = [sys.executable, __file__, "--child", tmp, "--sims", str(args.sims)]
+        cmd += ["--summaries"] * args.summaries
         subprocess.run([*cmd, "--seconds", str(args.seconds)], env=env, check=True)
         if not (work / "perf.data").exists():
             raise SystemExit("profile_kernel: perf recorded nothing (perf_event_paranoid?)")
