@@ -60,6 +60,7 @@ class Scratch(NamedTuple):
     may_notice: np.ndarray  # the screen's verdict: this member's notice is possible
     acc: np.ndarray  # (N_MSUM, N) per-member sums of this step
     hacc: np.ndarray  # (N, bins) int32 burden histogram of this step (half the cache lines)
+    hbin: np.ndarray  # (N,) int32: each member's burden bin in this simulation
 
 
 def scratch(n_members: int, bins: int) -> Scratch:
@@ -72,6 +73,7 @@ def scratch(n_members: int, bins: int) -> Scratch:
             np.empty(N, dtype=np.bool_),
             np.zeros((L.N_MSUM, N)),
             np.zeros((N, bins), np.int32),
+            np.zeros(N, np.int32),
         ]
     )
 
@@ -307,9 +309,14 @@ def _summarise(s, k, setup, state, out, w, acc, hacc):
         acc[5, i] += c * c
         acc[6, i] += b
         acc[7, i] += b * b
-    for i in range(ms.shape[2]):  # the histogram's scatter apart, so the sums vectorise
-        j = min(max(int((ms[L.MS_B, s, i] - out.hist_low) * out.hist_inv_width), 0), nbins - 1)
-        hacc[i, j] += 1
+    # the bins in a loop of their own, clamped before the conversion (the same bin as
+    # clamping after: truncation is monotone), so it vectorises; then the scatter
+    top, hbin = float(nbins - 1), w.hbin
+    for i in range(ms.shape[2]):
+        v = (ms[L.MS_B, s, i] - out.hist_low) * out.hist_inv_width
+        hbin[i] = np.int32(min(max(v, 0.0), top))
+    for i in range(ms.shape[2]):
+        hacc[i, hbin[i]] += 1
 
 
 @_part
