@@ -113,8 +113,11 @@ def _cpu(proc=None) -> float:
     return t.user + t.system
 
 
-def _rss_of_workers(client: Client) -> list[int]:
-    return list(client.run(lambda: psutil.Process().memory_info().rss).values())
+def _worker_processes(client: Client) -> list[psutil.Process]:
+    """The workers' processes (this one when they are threads), asked once: sampling their
+    memory through ``client.run`` every half second sent the scheduler and every worker a
+    message each time, on the cores the run is measured on."""
+    return [psutil.Process(pid) for pid in sorted(set(client.run(os.getpid).values()))]
 
 
 def measure(workers: int, sims: int, block: int, root: Path, processes: bool) -> dict:
@@ -130,14 +133,15 @@ def measure(workers: int, sims: int, block: int, root: Path, processes: bool) ->
         )
         peaks = {"client": 0, "worker": 0}
         stop = threading.Event()
+        procs = _worker_processes(c)
 
         def sample():
             me = psutil.Process()
             while not stop.is_set():
                 peaks["client"] = max(peaks["client"], me.memory_info().rss)
                 try:
-                    peaks["worker"] = max(peaks["worker"], *_rss_of_workers(c))
-                except Exception:
+                    peaks["worker"] = max(peaks["worker"], *(p.memory_info().rss for p in procs))
+                except psutil.Error:
                     pass
                 stop.wait(0.5)
 
