@@ -33,17 +33,6 @@ def cumulative_counts(steps: np.ndarray, T: int) -> np.ndarray:
     return out.reshape((T + 1, *steps.shape[1:]))
 
 
-def histogram_rows(x: np.ndarray, low: float, high: float, bins: int, log: bool = False):
-    """Histogram of each row of x (rows, values) on fixed edges over [low, high] (linear or
-    log-spaced); values out of range are counted in the end bins.
-
-    A value's bin is trunc((x - low) / (high - low) * bins) (of the log position when
-    ``log``), clipped to [0, bins - 1], in one compiled pass (``_rows``) instead of five
-    (41, 10,000) temporaries and a bincount per output (docs/store.md, Performance).
-    """
-    return continuous_rows(x, low, high, bins, log, sums=False)[2]
-
-
 def continuous_rows(
     x: np.ndarray,
     low: float,
@@ -51,13 +40,14 @@ def continuous_rows(
     bins: int,
     log: bool = False,
     mask: np.ndarray | None = None,
-    sums: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sums, sums of squares, histogram) of each row of x (rows, values) in float64, after
-    multiplying by ``mask`` (booleans of x's shape) when given; the histogram as
-    ``histogram_rows``.
+    multiplying by ``mask`` (booleans of x's shape) when given.
 
-    One compiled pass per row instead of numpy's float64 copy, products and sums (a block's
+    The histogram has fixed edges over [low, high], linear or log-spaced: a value's bin is
+    trunc((x - low) / (high - low) * bins) (of the log position when ``log``), clipped to
+    [0, bins - 1], so values out of range count in the end bins. One compiled pass per row
+    (``_rows``) instead of numpy's float64 copy, products, sums and binning (a block's
     reduction spent most of its time there). The sums are numpy's ``sum(axis=1)`` bit for
     bit: the same pairwise summation (``_pairwise``), so stored results do not change.
     """
@@ -76,7 +66,7 @@ def continuous_rows(
     # float64 log differs on AVX-512 CPUs)
     a = math.log(low) if log else float(low)
     span = math.log(high) - math.log(low) if log else float(high - low)
-    _rows(x, m, masked, sums, log, a, span, bins, total, squares, hist)
+    _rows(x, m, masked, log, a, span, bins, total, squares, hist)
     return total, squares, hist
 
 
@@ -143,7 +133,7 @@ def _pairwise(v, n):
 
 
 @numba.njit(cache=True, nogil=True)
-def _rows(x, mask, masked, sums, log, low, span, bins, total, squares, hist):
+def _rows(x, mask, masked, log, low, span, bins, total, squares, hist):
     S = x.shape[1]
     v, v2, at = np.empty(S), np.empty(S), np.empty(S, np.int32)
     # four interleaved sub-histograms: runs of equal values (every output is 0 after the
@@ -156,9 +146,9 @@ def _rows(x, mask, masked, sums, log, low, span, bins, total, squares, hist):
                 xv = xv * (1.0 if mask[r, c] else 0.0)  # as numpy's x * mask (-0.0 too)
             v[c] = xv
             v2[c] = xv * xv
-        if sums:  # numpy's reduction starts from its identity, 0.0 (so -0.0 sums to 0.0)
-            total[r] = 0.0 + _pairwise(v, S)
-            squares[r] = 0.0 + _pairwise(v2, S)
+        # numpy's reduction starts from its identity, 0.0 (so -0.0 sums to 0.0)
+        total[r] = 0.0 + _pairwise(v, S)
+        squares[r] = 0.0 + _pairwise(v2, S)
         if log:  # np.maximum keeps NaN; NaN then falls in bin 0
             for c in range(S):
                 z = v[c] if (v[c] >= 1e-300 or v[c] != v[c]) else 1e-300

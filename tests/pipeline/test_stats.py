@@ -18,7 +18,6 @@ from alliance_risk.pipeline.engine.stats import (
     continuous_rows,
     cumulative_counts,
     hist_quantiles,
-    histogram_rows,
     mean_se,
     merge,
     probability,
@@ -77,7 +76,7 @@ def test_merge_of_blocks_equals_the_statistics_of_all_rows(sizes, seed):
 def test_histogram_quantiles_are_within_one_bin_of_numpys(x, q):
     bins = 50
     edges = np.linspace(0, 1, bins + 1)
-    hist = histogram_rows(x[None, :], 0.0, 1.0, bins)
+    hist = continuous_rows(x[None, :], 0.0, 1.0, bins)[2]
     np.testing.assert_array_equal(hist[0], np.histogram(np.minimum(x, 1 - 1e-12), edges)[0])
     got = hist_quantiles(hist, edges, (q,))[0, 0]
     lo = np.quantile(x, q, method="inverted_cdf")  # the sample quantile the bins bracket
@@ -143,10 +142,10 @@ def test_ordered_fold_in_any_order_equals_the_fold_in_block_order(n, limit, seed
     ),
     st.sampled_from([(-1.0, 2.0, 200, False), (0.0, 1.0, 7, False), (0.01, 3.0, 50, True)]),
 )
-def test_histogram_rows_bins_every_value_as_numpy_does(x, edges):
+def test_continuous_rows_bins_every_value_as_numpy_does(x, edges):
     """Equal runs, values on edges, out of range on both sides, zeros, NaN: the compiled
     binning counts each value in the bin numpy's truncate-and-clip gives it."""
-    got = histogram_rows(x, *edges)
+    got = continuous_rows(x, *edges)[2]
     np.testing.assert_array_equal(got, _bins_oracle(x, *edges))
     assert got.dtype == np.int64 and (got.sum(axis=1) == x.shape[1]).all()
 
@@ -176,7 +175,7 @@ def test_continuous_rows_sums_are_numpys_bit_for_bit(rows, n, dtype, masked, see
     total, squares, hist = continuous_rows(x, -1.0, 2.0, 50, mask=mask)
     y = x.astype(np.float64) * (mask if masked else 1)
     assert _same_bits(total, y.sum(axis=1)) and _same_bits(squares, (y * y).sum(axis=1))
-    np.testing.assert_array_equal(hist, histogram_rows(y, -1.0, 2.0, 50))
+    np.testing.assert_array_equal(hist, _bins_oracle(y, -1.0, 2.0, 50, False))
 
 
 def test_continuous_rows_sums_are_pairwise_from_zero():
