@@ -412,9 +412,23 @@ class ForecastStore:
     def exists(self, location) -> bool:
         return Path(location).exists()
 
-    def copy_tree(self, src, dst) -> None:
-        """Copy a published group (hard links: zarr replaces files, never edits them)."""
-        shutil.copytree(src, dst, copy_function=_link_or_copy)
+    def put_group(self, location, files: dict[str, bytes], chunks_from=None) -> None:
+        """Write a new Zarr group whole: ``files`` (group-relative keys: metadata and small
+        chunks) over the chunks of ``chunks_from`` (hard links), built in a folder beside
+        ``location`` and renamed into place, so a killed writer leaves no group behind (a
+        resumed run then writes it again)."""
+        final = Path(location)
+        part = final.with_name(final.name + ".partial")
+        shutil.rmtree(part, ignore_errors=True)
+        if chunks_from is not None:
+            shutil.copytree(chunks_from, part, copy_function=_link_or_copy)
+        for key, data in files.items():
+            target = part / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)  # a hard link: never write through it
+            target.write_bytes(data)
+        shutil.rmtree(final, ignore_errors=True)  # what a killed writer of old left
+        os.replace(part, final)
 
     def read_bytes(self, location) -> bytes:
         return Path(location).read_bytes()

@@ -170,8 +170,20 @@ class ObjectForecastStore(ForecastStore):
             raise StoreError(f"{self.url}: no run {run_id!r} in staging")
         self.fs.rm(self._k(self.staging(run_id)), recursive=True)
 
-    def copy_tree(self, src, dst) -> None:
-        self.fs.copy(self._k(str(src)), self._k(str(dst)), recursive=True)
+    def put_group(self, location, files: dict[str, bytes], chunks_from=None) -> None:
+        """Write a new Zarr group: the chunks of ``chunks_from`` (copied server-side) and
+        ``files`` except the group's own ``zarr.json`` in one batch, then that: the group
+        exists only complete (a resumed run finds none and writes it again)."""
+        base = self._k(str(location))
+        if chunks_from is not None:
+            prefix = self._k(str(chunks_from))
+            keys = [k for k in self.fs.find(prefix) if k[len(prefix) + 1 :] not in files]
+            if keys:
+                self.fs.copy(keys, [base + k[len(prefix) :] for k in keys])
+        rest = {f"{base}/{k}": v for k, v in files.items() if k != "zarr.json"}
+        if rest:
+            self.fs.pipe(rest)
+        self.fs.pipe(f"{base}/zarr.json", files["zarr.json"])
 
     def publish(self, run_id: str, ds: xr.Dataset, totals: dict, entry: dict) -> str:  # type: ignore[override]  # URLs, not Paths
         """Write under runs/<run_id>/, then list it: the catalog PUT is the commit.
@@ -206,11 +218,11 @@ class ObjectForecastStore(ForecastStore):
         for i in range(0, len(chunks), 64):  # concurrent reads, bounded memory
             for key, data in self.fs.cat(chunks[i : i + 64]).items():
                 sums[f"samples{key[len(prefix) :]}"] = hashlib.sha256(data).hexdigest()
-        for key in keys:
-            if key.endswith("zarr.json"):
-                target = local / "samples" / key[len(prefix) + 1 :]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(self.fs.cat(key))
+        metadata = [k for k in keys if k.endswith("zarr.json")]
+        for key, data in (self.fs.cat(metadata) if metadata else {}).items():  # at once
+            target = local / "samples" / key[len(prefix) + 1 :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
         return sums
 
     def product_path(self, kind: str, product_id: str) -> str:
