@@ -178,12 +178,16 @@ class ObjectForecastStore(ForecastStore):
         if chunks_from is not None:
             prefix = self._k(str(chunks_from))
             keys = [k for k in self.fs.find(prefix) if k[len(prefix) + 1 :] not in files]
-            if keys:
-                self.fs.copy(keys, [base + k[len(prefix) :] for k in keys])
+            self._copy_keys(keys, prefix, base)
         rest = {f"{base}/{k}": v for k, v in files.items() if k != "zarr.json"}
         if rest:
             self.fs.pipe(rest)
         self.fs.pipe(f"{base}/zarr.json", files["zarr.json"])
+
+    def _copy_keys(self, keys: list[str], prefix: str, dst: str) -> None:
+        """Server-side copies of ``keys`` (under ``prefix``) to the same keys under ``dst``."""
+        if keys:
+            self.fs.copy(keys, [dst + k[len(prefix) :] for k in keys])
 
     def publish(self, run_id: str, ds: xr.Dataset, totals: dict, entry: dict) -> str:  # type: ignore[override]  # URLs, not Paths
         """Write under runs/<run_id>/, then list it: the catalog PUT is the commit.
@@ -213,7 +217,7 @@ class ObjectForecastStore(ForecastStore):
         prefix = self._k(src)
         keys = self.fs.find(prefix)
         chunks = [k for k in keys if not k.endswith("zarr.json")]
-        self.fs.copy(chunks, [self._k(dst) + k[len(prefix) :] for k in chunks])
+        self._copy_keys(chunks, prefix, self._k(dst))
         sums = {}
         for i in range(0, len(chunks), 64):  # concurrent reads, bounded memory
             for key, data in self.fs.cat(chunks[i : i + 64]).items():

@@ -125,7 +125,7 @@ class SampleSink:
                 node = await group.getitem(name)
             except KeyError:  # (no event_occurred without events)
                 return
-            await _async_array(node, name).setitem(slice(lo, hi), values)  # whole chunks
+            await _checked(node, name, AsyncArray).setitem(slice(lo, hi), values)  # whole chunks
 
         await asyncio.gather(*(write(name, values) for name, values in rows.items()))
 
@@ -176,10 +176,7 @@ def _grown(fs: ForecastStore, src: str, total_sims: int) -> dict[str, bytes]:
         for key in fs.list_files(src)
         if key.endswith("zarr.json")
     }
-    g = zarr.open_group(MemoryStore(files), mode="r+", zarr_format=3)
-    for name, arr in g.arrays():
-        if name not in ("parameter", "event") and arr.shape[0] < total_sims:
-            arr.resize((total_sims, *arr.shape[1:]))
+    sync(_grow(MemoryStore(files), None, total_sims))
     return {key: buf.to_bytes() for key, buf in files.items()}
 
 
@@ -188,8 +185,8 @@ def grow(fs: ForecastStore, path: str, total_sims: int) -> None:
     sync(_grow(path, fs.storage_options, total_sims))
 
 
-async def _grow(location: str, storage_options: dict | None, total_sims: int) -> None:
-    group = await _open(location, storage_options)
+async def _grow(store: str | MemoryStore, storage_options: dict | None, total_sims: int) -> None:
+    group = await _open(store, storage_options)
     arrays = [arr async for name, arr in group.arrays() if name not in ("parameter", "event")]
     await asyncio.gather(
         *(a.resize((total_sims, *a.shape[1:])) for a in arrays if a.shape[0] < total_sims)
@@ -224,23 +221,19 @@ def prepare(
     return SampleSink(path, fs.storage_options, block_size)
 
 
-async def _open(location: str, storage_options: dict | None) -> AsyncGroup:
-    return await open_group_async(
-        location, mode="r+", storage_options=storage_options, zarr_format=3
-    )
+async def _open(store: str | MemoryStore, storage_options: dict | None) -> AsyncGroup:
+    """The samples group at a location (a path or URL), or in an in-memory store."""
+    return await open_group_async(store, mode="r+", storage_options=storage_options, zarr_format=3)
 
 
-def _async_array(node, name: str) -> AsyncArray:
-    if not isinstance(node, AsyncArray):
+def _checked(node, name: str, kind: type):
+    if not isinstance(node, kind):
         raise StoreError(f"samples/{name} is not an array")
     return node
 
 
 def _array(group: zarr.Group, name: str) -> zarr.Array:
-    node = group[name]
-    if not isinstance(node, zarr.Array):
-        raise StoreError(f"samples/{name} is not an array")
-    return node
+    return _checked(group[name], name, zarr.Array)
 
 
 def read(group: zarr.Group, name: str, lo: int | None = None, hi: int | None = None):
